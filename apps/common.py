@@ -1,0 +1,55 @@
+"""What the apps share: the data flags, and turning a bad input into one line and a non-zero exit."""
+
+import functools
+import sys
+
+from absl import flags
+
+from tfvae import data as data_lib
+from tfvae.config import ConfigError
+from tfvae.distribute import StrategyError
+from tfvae.training import TrainingError
+
+# Bad input and failed runs: the message names the problem and the flag.
+USER_ERRORS = (ConfigError, data_lib.DataError, StrategyError, TrainingError, FileExistsError)
+
+
+def define_data_flags():
+    flags.DEFINE_string("dataset", None, "mnist_offline (embedded), a TFDS name (mnist, binarized_mnist, "
+                        "fashion_mnist, cifar10, ...), npz:PATH (x_train, x_test[, y_train, y_test]) or folder:PATH")
+    flags.DEFINE_string("data_dir", None, "TFDS data directory (default: TFDS's own, ~/tensorflow_datasets)")
+    flags.DEFINE_bool("download", False, "let TFDS download and prepare a data set that is not prepared yet")
+    flags.DEFINE_integer("image_size", None, "folder data sets: side of the square centre crops, in pixels")
+    flags.DEFINE_integer("channels", None, "folder data sets: 1 (grey) or 3 (RGB)")
+
+
+def load_data(dataset, image_size=0, channels=0):
+    """The data set of the data flags (FLAGS.data_dir, FLAGS.download apply to TFDS names)."""
+    return data_lib.load(dataset, data_dir=flags.FLAGS.data_dir, download=flags.FLAGS.download,
+                         image_size=image_size or None, channels=channels or None)
+
+
+def reports_errors(main):
+    """Wraps an app's main: a user error becomes `error: MESSAGE` on stderr and exit status 1."""
+
+    @functools.wraps(main)
+    def wrapped(argv):
+        quiet_logs()
+        if len(argv) > 1:
+            sys.exit(f"error: unexpected arguments {argv[1:]} (flags are written --name=value)")
+        try:
+            return main(argv)
+        except USER_ERRORS as e:
+            sys.exit(f"error: {e}")
+
+    return wrapped
+
+
+def quiet_logs():
+    """Keeps TensorFlow's and absl's INFO lines out of the apps' output."""
+    import logging  # pylint: disable=g-import-not-at-top
+
+    from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)

@@ -1,0 +1,67 @@
+"""Evaluates a trained model: `python -m apps.evaluate --model_dir=runs/default`.
+
+Prints test NLL (nats, importance-sampled), bits/dim, ELBO, rate, distortion and active units, and writes them
+as JSON (default: MODEL_DIR/evaluation.json).
+"""
+
+import json
+import os
+
+from absl import app, flags
+
+from apps import common
+from tfvae import data as data_lib
+from tfvae import evaluation, training
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("model_dir", os.path.join("runs", "default"), "a model_dir written by apps.train")
+common.define_data_flags()
+flags.DEFINE_integer("num_samples", 500, "importance samples per test image for the NLL")
+flags.DEFINE_integer("batch_size", 100, "test images per batch")
+flags.DEFINE_integer("max_images", 0, "evaluate only the first N test images (0: all)")
+flags.DEFINE_string("output", None, "JSON file for the results (default: MODEL_DIR/evaluation.json)")
+
+
+def table(results):
+    """The results as aligned text lines."""
+    rows = [
+        (f"test NLL ({results['num_samples']} importance samples)", f"{results['nll']:.2f} nats"),
+        ("bits/dim", f"{results['bits_per_dim']:.4f}"),
+        ("ELBO", f"{results['elbo']:.2f} nats"),
+        ("rate (KL)", f"{results['rate']:.2f} nats"),
+        ("distortion (-log p(x|z))", f"{results['distortion']:.2f} nats"),
+        ("active units", f"{results['active_units']} / {len(results['kl_per_dim'])}"),
+        ("test images", f"{results['num_images']}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+@common.reports_errors
+def main(argv):
+    if FLAGS.num_samples < 1:
+        raise data_lib.DataError(f"--num_samples must be positive, got {FLAGS.num_samples}")
+    if FLAGS.batch_size < 1:
+        raise data_lib.DataError(f"--batch_size must be positive, got {FLAGS.batch_size}")
+    model_config, train_config = training.read_config(FLAGS.model_dir)
+    model = training.restore(FLAGS.model_dir)
+    dataset = FLAGS.dataset or train_config.dataset
+    data = common.load_data(dataset, train_config.image_size, train_config.channels)
+    if tuple(data.shape) != tuple(model_config.input_shape):
+        raise data_lib.DataError(f"--dataset={dataset}: images are {data.shape}, the model expects "
+                                 f"{model_config.input_shape}")
+    images = data.x_test[:FLAGS.max_images or None]
+    pixels, seed = model_config.pixels, model_config.seed
+    test = data_lib.eval_dataset(data_lib.prepare(images, pixels, seed, False), FLAGS.batch_size, pixels, seed)
+    results = {"dataset": dataset, **evaluation.evaluate(model, test, FLAGS.num_samples, seed)}
+    print(table(results))
+    output = FLAGS.output or os.path.join(FLAGS.model_dir, "evaluation.json")
+    with open(output + ".tmp", "w") as f:
+        json.dump(results, f, indent=2)
+    os.replace(output + ".tmp", output)
+    print(f"Wrote {output}")
+
+
+if __name__ == "__main__":
+    app.run(main)

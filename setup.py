@@ -1,0 +1,30 @@
+"""tfvae: variational autoencoders on TensorFlow 2.21, Keras 3 and TensorFlow Probability."""
+
+import setuptools
+
+setuptools.setup(
+    name="tfvae",
+    version="0.1.0",
+    description="Variational autoencoders on TensorFlow, Keras 3 and TensorFlow Probability",
+    long_description=open("README.md").read() if __import__("os").path.exists("README.md") else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=setuptools.find_packages(include=["tfvae", "tfvae.*", "apps", "apps.*", "export", "export.*"]),
+    package_data={"tfvae.data": ["*.gz"]},
+    install_requires=[
+        # A set measured to install and import together on Python 3.11 (BUILD.md).
+        "tensorflow==2.21.0",
+        "keras==3.15.1",
+        "tf-keras==2.21.0",  # TFP 0.25 imports it; tfvae itself uses no Keras 2 object
+        "tensorflow-probability==0.25.0",
+        "tensorflow-datasets==4.9.10",
+        "importlib_resources",  # TFDS 4.9.10 needs it to download and does not declare it
+        "tensorboard==2.21.0",  # tf.summary needs it; TF 2.21 no longer installs it
+        "absl-py>=2.1",
+        "numpy>=1.26",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+        "and-cuda": ["tensorflow[and-cuda]==2.21.0"],
+    },
+)

@@ -1,0 +1,130 @@
+"""Configs: what defines a model, and how it is trained.
+
+Both are plain dataclasses that round-trip through JSON (`config.json` in a model_dir). `ModelConfig` is
+everything that changes the set or meaning of the weights; a model_dir whose stored `ModelConfig` differs from the
+requested one holds another model, and resuming into it is refused (`check_compatible`).
+"""
+
+import dataclasses
+import json
+import os
+
+LIKELIHOODS = ("bernoulli", "gaussian", "logistic")
+PIXELS = ("dynamic_binary", "static_binary", "continuous", "dequantized", "8bit")
+ARCHITECTURES = ("conv", "mlp")
+# The pixel representations each likelihood can model (see tfvae/data/pipeline.py).
+PIXELS_FOR_LIKELIHOOD = {
+    "bernoulli": ("dynamic_binary", "static_binary"),
+    "gaussian": ("dequantized", "continuous"),
+    "logistic": ("8bit",),
+}
+DEFAULT_HIDDEN = {"mlp": (512,), "conv": (32, 64)}
+DEFAULT_PIXELS = {"bernoulli": "dynamic_binary", "gaussian": "dequantized", "logistic": "8bit"}
+
+
+class ConfigError(ValueError):
+    """An impossible configuration value; the message names the flag."""
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """What defines a VAE. Field names equal the flag names of `apps.train`."""
+
+    input_shape: tuple = (28, 28, 1)  # [H, W, C] of one image
+    architecture: str = "conv"  # conv (ResNet-style) or mlp
+    hidden_units: tuple = None  # mlp: hidden widths (empty: linear); conv: channels per resolution; None: default
+    latent_dim: int = 16
+    likelihood: str = "bernoulli"
+    pixels: str = ""  # empty: the likelihood's default (DEFAULT_PIXELS)
+    gaussian_scale: str = "learned"  # learned global scale, or optimal: sigma* = sqrt(MSE) of the batch
+    num_mixtures: int = 5  # logistic mixture components per pixel
+    beta: float = 1.0  # weight of the rate term
+    warmup_steps: int = 0  # KL warm-up: alpha goes linearly from 0 to 1 over this many steps
+    free_bits: float = 0.0  # nats per latent dimension below which the rate is not penalized
+    iwae_k: int = 1  # importance samples in the training bound; 1 is the ELBO
+    seed: int = 0
+
+    def __post_init__(self):
+        self.input_shape = tuple(int(s) for s in self.input_shape)
+        if self.hidden_units is None:
+            self.hidden_units = DEFAULT_HIDDEN.get(self.architecture, ())
+        self.hidden_units = tuple(int(u) for u in self.hidden_units)
+        if not self.pixels:
+            self.pixels = DEFAULT_PIXELS.get(self.likelihood, "")
+        self.validate()
+
+    def validate(self):
+        _require(self.architecture in ARCHITECTURES, "architecture", f"must be one of {ARCHITECTURES}")
+        _require(self.likelihood in LIKELIHOODS, "likelihood", f"must be one of {LIKELIHOODS}")
+        _require(self.pixels in PIXELS_FOR_LIKELIHOOD[self.likelihood], "pixels",
+                 f"{self.pixels!r} cannot be modelled by a {self.likelihood} likelihood; use one of "
+                 f"{PIXELS_FOR_LIKELIHOOD[self.likelihood]}")
+        _require(len(self.input_shape) == 3 and min(self.input_shape) > 0, "input_shape",
+                 f"must be 3 positive sizes [H, W, C], got {self.input_shape}")
+        _require(all(u > 0 for u in self.hidden_units), "hidden_units", "sizes must be positive")
+        _require(self.architecture == "mlp" or self.hidden_units, "hidden_units",
+                 "the conv architecture needs at least one channel count")
+        _require(self.latent_dim > 0, "latent_dim", f"must be positive, got {self.latent_dim}")
+        _require(self.gaussian_scale in ("learned", "optimal"), "gaussian_scale", "must be learned or optimal")
+        _require(self.num_mixtures > 0, "num_mixtures", f"must be positive, got {self.num_mixtures}")
+        _require(self.beta > 0, "beta", f"must be positive, got {self.beta}")
+        _require(self.warmup_steps >= 0, "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
+        _require(self.free_bits >= 0, "free_bits", f"must be >= 0, got {self.free_bits}")
+        _require(self.iwae_k >= 1, "iwae_k", f"must be >= 1, got {self.iwae_k}")
+        _require(self.iwae_k == 1 or self.free_bits == 0, "free_bits",
+                 "free bits apply to the ELBO's KL term; they cannot be combined with --iwae_k > 1")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How a model is trained. Field names equal the flag names of `apps.train`."""
+
+    dataset: str = "mnist_offline"
+    image_size: int = 0  # folder data sets: side of the square crops (0: not a folder data set)
+    channels: int = 0  # folder data sets: 1 (grey) or 3 (RGB); 0: 3
+    batch_size: int = 128  # global batch size, split over replicas
+    epochs: int = 30
+    learning_rate: float = 1e-3
+    strategy: str = "default"
+    steps_per_execution: int = 8  # training steps run per call into the TF graph (fewer Python round trips)
+    jit_compile: bool = True  # XLA-compile the training step
+
+    def validate(self):
+        _require(self.batch_size > 0, "batch_size", f"must be positive, got {self.batch_size}")
+        _require(self.epochs > 0, "epochs", f"must be positive, got {self.epochs}")
+        _require(self.learning_rate > 0, "learning_rate", f"must be positive, got {self.learning_rate}")
+        _require(self.steps_per_execution > 0, "steps_per_execution", "must be positive")
+
+
+def _require(ok, flag, message):
+    if not ok:
+        raise ConfigError(f"--{flag}: {message}")
+
+
+def save(path, model_config, train_config=None):
+    """Writes {"model": ..., "train": ...} as JSON, atomically."""
+    record = {"model": dataclasses.asdict(model_config)}
+    if train_config is not None:
+        record["train"] = dataclasses.asdict(train_config)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def load(path):
+    """Reads a config.json written by `save`: returns (ModelConfig, TrainConfig or None)."""
+    with open(path) as f:
+        record = json.load(f)
+    train = record.get("train")
+    return ModelConfig(**record["model"]), (TrainConfig(**train) if train else None)
+
+
+def check_compatible(stored, requested, model_dir):
+    """Raises ConfigError naming the first field where a model_dir's model differs from the requested one."""
+    for field in dataclasses.fields(ModelConfig):
+        old, new = getattr(stored, field.name), getattr(requested, field.name)
+        if old != new:
+            raise ConfigError(
+                f"--model_dir={model_dir} holds another model (its {field.name} is {old!r}, requested {new!r}); "
+                "use a new --model_dir or the same flags")

@@ -1,0 +1,62 @@
+"""tf.distribute strategies behind one `--strategy` name.
+
+- `default`: one device (the first GPU if there is one, else the CPU).
+- `mirrored`: synchronous data parallelism over all local GPUs, or over the logical CPU devices made by
+  `split_cpu` (how the tests run 2 replicas on one CPU).
+- `multi_worker`: MultiWorkerMirroredStrategy over the machines listed in the TF_CONFIG environment variable.
+- `tpu`: TPUStrategy on the TPU named by `tpu_address` (empty: the local or Cloud TPU from the environment).
+
+Build the model, its optimizer and `compile` inside `strategy.scope()`. Gradients are summed over replicas, so a
+train_step divides its mean loss by `num_replicas_in_sync` (tfvae/models/vae.py).
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+class StrategyError(ValueError):
+    """A strategy that cannot be built here; the message names the flag."""
+
+
+def split_cpu(num_devices):
+    """Splits the physical CPU into `num_devices` logical devices; call before TensorFlow initializes its devices."""
+    if num_devices <= 1:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices)
+    except RuntimeError:
+        if len(tf.config.list_logical_devices("CPU")) != num_devices:
+            raise StrategyError(f"--cpu_devices={num_devices}: TensorFlow was initialized before the CPU could be "
+                                "split; set it at program start") from None
+
+
+def make_strategy(name, tpu_address=""):
+    """The tf.distribute.Strategy called `name` (one of STRATEGIES)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        if gpus:
+            return tf.distribute.MirroredStrategy()
+        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+        # NCCL all-reduce needs GPUs; CPU replicas reduce on one device.
+        return tf.distribute.MirroredStrategy(cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise StrategyError("--strategy=multi_worker needs the TF_CONFIG environment variable (see BUILD.md)")
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except ValueError:
+            raise StrategyError("--strategy=multi_worker: TF_CONFIG is not valid JSON") from None
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise StrategyError(f"--strategy={name!r}: must be one of {STRATEGIES}")

@@ -1,0 +1,142 @@
+"""Training: a model_dir with config.json, checkpoints/ and logs/, resumable after a kill.
+
+`train` builds model and optimizer inside the strategy's scope, restores the newest checkpoint of `model_dir` if
+there is one, and runs `model.fit` from there. Checkpoints (tf.train.Checkpoint of the step, the model's weights and
+the optimizer's state, kept by a CheckpointManager) are written at the end of every epoch; since the data and the
+model's noise are functions of (seed, step), a resumed run continues exactly where the killed one left off.
+A non-finite loss stops training with a message naming the step and the last good checkpoint.
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfvae import config as config_lib
+from tfvae import data as data_lib
+from tfvae import distribute
+from tfvae.models import make_model
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+LOG_DIR = "logs"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a non-finite loss); the message names the step and the last good checkpoint."""
+
+
+def make_checkpoint(model, optimizer=None):
+    """A tf.train.Checkpoint of the model's weights (and the optimizer's state and step).
+
+    Weights are keyed by their index in `model.weights`, which is fixed by the architecture: Keras 3 keeps
+    sublayers in lists that TensorFlow's object-graph tracking does not see, so the graph is not used.
+    """
+    parts = {"model": {str(i): w for i, w in enumerate(model.weights)}}
+    if optimizer is not None:
+        parts.update(step=optimizer.iterations, optimizer={str(i): v for i, v in enumerate(optimizer.variables)})
+    return tf.train.Checkpoint(**parts)
+
+
+def restore(model_dir, optimizer=True):
+    """The model of a model_dir with the weights of its newest checkpoint (raises ConfigError if there is none)."""
+    model_config, _ = read_config(model_dir)
+    model = make_model(model_config)
+    model.build(None)
+    path = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
+    if path is None:
+        raise config_lib.ConfigError(f"--model_dir={model_dir} has no checkpoint; train it with apps.train first")
+    make_checkpoint(model).restore(path).expect_partial().assert_existing_objects_matched()
+    return model
+
+
+def read_config(model_dir):
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise config_lib.ConfigError(f"--model_dir={model_dir} holds no model ({CONFIG_FILE} is missing)")
+    return config_lib.load(path)
+
+
+class Checkpointing(keras.callbacks.Callback):
+    """Saves a checkpoint at every epoch end and stops at the first non-finite logged value."""
+
+    def __init__(self, manager, optimizer):
+        super().__init__()
+        self.manager, self.optimizer = manager, optimizer
+        self.failure = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = sorted(k for k, v in (logs or {}).items() if not np.isfinite(np.asarray(v)).all())
+        if bad and self.failure is None:
+            self.failure = (f"training diverged: non-finite {', '.join(bad)} at step {int(self.optimizer.iterations)}; "
+                            f"the last good checkpoint is {self.manager.latest_checkpoint or 'none (no epoch finished)'}")
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.failure is None:
+            self.manager.save(checkpoint_number=int(self.optimizer.iterations))
+
+
+def steps_per_execution(steps_per_epoch, requested):
+    """The largest divisor of steps_per_epoch that is at most `requested`, so no execution crosses an epoch end."""
+    return max(d for d in range(1, min(requested, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
+
+
+def prepare_model_dir(model_dir, model_config, train_config):
+    """Checks that model_dir is new or holds the same model, then writes config.json there."""
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if os.path.isfile(path):
+        stored, _ = config_lib.load(path)
+        config_lib.check_compatible(stored, model_config, model_dir)
+    elif os.path.isdir(model_dir) and os.listdir(model_dir):
+        raise config_lib.ConfigError(f"--model_dir={model_dir} is not empty and holds no tfvae model")
+    os.makedirs(model_dir, exist_ok=True)
+    config_lib.save(path, model_config, train_config)
+
+
+def train(model_config, train_config, data, model_dir, strategy=None, verbose=1, validate=True):
+    """Trains (or resumes training of) the model of `model_config` on `data` into `model_dir`; returns the model.
+
+    data: an ImageData whose image shape equals model_config.input_shape.
+    """
+    train_config.validate()
+    if tuple(data.shape) != tuple(model_config.input_shape):
+        raise config_lib.ConfigError(f"--dataset={train_config.dataset}: images are {data.shape}, the model expects "
+                                     f"{model_config.input_shape}")
+    per_epoch = data_lib.steps_per_epoch(len(data.x_train), train_config.batch_size)
+    prepare_model_dir(model_dir, model_config, train_config)
+    strategy = strategy or distribute.make_strategy(train_config.strategy)
+    keras.utils.set_random_seed(model_config.seed)  # the same initial weights for the same seed
+    with strategy.scope():
+        model = make_model(model_config)
+        model.build(None)
+        optimizer = keras.optimizers.Adam(train_config.learning_rate)
+        model.compile(optimizer=optimizer, jit_compile=train_config.jit_compile,
+                      steps_per_execution=steps_per_execution(per_epoch, train_config.steps_per_execution))
+        optimizer.build(model.trainable_variables)
+    checkpoint = make_checkpoint(model, optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep=3)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        if verbose:
+            print(f"Resuming from {manager.latest_checkpoint} (step {int(optimizer.iterations)})")
+    initial_epoch = int(optimizer.iterations) // per_epoch
+    if initial_epoch >= train_config.epochs:
+        return model
+
+    pixels, seed = model_config.pixels, model_config.seed
+    train_ds = data_lib.train_dataset(data_lib.prepare(data.x_train, pixels, seed, True), train_config.batch_size,
+                                      pixels, seed, start_step=initial_epoch * per_epoch)
+    test_ds = None
+    if validate:
+        test_ds = data_lib.eval_dataset(data_lib.prepare(data.x_test, pixels, seed, False),
+                                        train_config.batch_size, pixels, seed)
+    guard = Checkpointing(manager, optimizer)
+    callbacks = [guard, keras.callbacks.TensorBoard(os.path.join(model_dir, LOG_DIR))]
+    model.fit(train_ds, epochs=train_config.epochs, initial_epoch=initial_epoch, steps_per_epoch=per_epoch,
+              validation_data=test_ds, callbacks=callbacks, verbose=verbose)
+    if guard.failure:
+        raise TrainingError(guard.failure)
+    return model
+
