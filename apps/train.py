@@ -85,7 +85,7 @@ def main(argv):
                                                                 False), 64, model_config.pixels, model_config.seed)))
     pictures.write_model_pictures(model, test.numpy(), FLAGS.model_dir, seed=model_config.seed)
     if FLAGS.export:
-        step = int(model.optimizer.iterations) if model.optimizer else 0
+        step = training.step_of(model.optimizer)
         path = export_model(model, os.path.join(FLAGS.model_dir, "export", str(step)), overwrite=True)
         print(f"Exported the SavedModel to {path}")
     print(f"Done: {FLAGS.model_dir}")

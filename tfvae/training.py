@@ -39,6 +39,11 @@ def make_checkpoint(model, optimizer=None):
     return tf.train.Checkpoint(**parts)
 
 
+def step_of(optimizer):
+    """The optimizer's step count as a Python int (also for a variable mirrored over replicas)."""
+    return int(optimizer.iterations.numpy())
+
+
 def restore(model_dir, optimizer=True):
     """The model of a model_dir with the weights of its newest checkpoint (raises ConfigError if there is none)."""
     model_config, _ = read_config(model_dir)
@@ -69,13 +74,13 @@ class Checkpointing(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         bad = sorted(k for k, v in (logs or {}).items() if not np.isfinite(np.asarray(v)).all())
         if bad and self.failure is None:
-            self.failure = (f"training diverged: non-finite {', '.join(bad)} at step {int(self.optimizer.iterations)}; "
+            self.failure = (f"training diverged: non-finite {', '.join(bad)} at step {step_of(self.optimizer)}; "
                             f"the last good checkpoint is {self.manager.latest_checkpoint or 'none (no epoch finished)'}")
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
         if self.failure is None:
-            self.manager.save(checkpoint_number=int(self.optimizer.iterations))
+            self.manager.save(checkpoint_number=step_of(self.optimizer))
 
 
 def steps_per_execution(steps_per_epoch, requested):
@@ -112,7 +117,10 @@ def train(model_config, train_config, data, model_dir, strategy=None, verbose=1,
         model = make_model(model_config)
         model.build(None)
         optimizer = keras.optimizers.Adam(train_config.learning_rate)
-        model.compile(optimizer=optimizer, jit_compile=train_config.jit_compile,
+        # XLA cannot reach variables mirrored over several logical CPU devices (the TF "variable on a different
+        # device" limitation), so CPU replicas run without it.
+        jit = train_config.jit_compile and (strategy.num_replicas_in_sync == 1 or bool(tf.config.list_logical_devices("GPU")))
+        model.compile(optimizer=optimizer, jit_compile=jit,
                       steps_per_execution=steps_per_execution(per_epoch, train_config.steps_per_execution))
         optimizer.build(model.trainable_variables)
     checkpoint = make_checkpoint(model, optimizer)
@@ -120,8 +128,8 @@ def train(model_config, train_config, data, model_dir, strategy=None, verbose=1,
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         if verbose:
-            print(f"Resuming from {manager.latest_checkpoint} (step {int(optimizer.iterations)})")
-    initial_epoch = int(optimizer.iterations) // per_epoch
+            print(f"Resuming from {manager.latest_checkpoint} (step {step_of(optimizer)})")
+    initial_epoch = step_of(optimizer) // per_epoch
     if initial_epoch >= train_config.epochs:
         return model
 

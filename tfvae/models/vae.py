@@ -6,7 +6,8 @@ All distributions are built in `posterior`, `prior` and `observation`, fresh fro
 Variants override one of these (or `log_weights`), not the training step.
 
 Randomness is a pure function of (config.seed, step): the reparameterization noise for the *global* batch is drawn
-from a stateless seed and each replica takes its own slice, so 1 or N replicas, and a resumed run, draw the same noise.
+from a stateless seed and each replica takes its own slice, so 1 or N replicas, and a resumed run, draw the same noise
+(for the same compilation: XLA's stateless generators give other numbers than TensorFlow's kernels).
 """
 
 import dataclasses

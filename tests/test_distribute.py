@@ -1,0 +1,66 @@
+"""tf.distribute: 1 and 2 replicas (logical CPU devices, see conftest.py) train to the same weights."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfvae import distribute, training
+from tfvae.config import ModelConfig, TrainConfig
+from tfvae.data import load
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "conv"])
+def test_one_and_two_replicas_reach_the_same_weights(tmp_path, tiny_npz, architecture):
+    data = load(f"npz:{tiny_npz}")
+    model_config = ModelConfig(input_shape=data.shape, architecture=architecture, latent_dim=3,
+                               hidden_units=(6,) if architecture == "mlp" else (2, 3))
+    train_config = TrainConfig(dataset=f"npz:{tiny_npz}", batch_size=16, epochs=2, learning_rate=3e-3,
+                               jit_compile=False, steps_per_execution=2)
+    # Both without XLA: CPU replicas cannot use it, and XLA's random generators give other numbers.
+    weights = {}
+    for name in ("default", "mirrored"):
+        strategy = distribute.make_strategy(name)
+        model = training.train(model_config, train_config, data, str(tmp_path / name), strategy=strategy,
+                               verbose=0, validate=False)
+        assert model.distribute_strategy.num_replicas_in_sync == (2 if name == "mirrored" else 1)
+        assert training.step_of(model.optimizer) == 8  # 64 images / 16 per batch, 2 epochs
+        weights[name] = [w.numpy() for w in model.weights]
+    for one, two in zip(weights["default"], weights["mirrored"]):
+        # Summation order differs between 1 and 2 replicas, so equal up to float32 round-off.
+        np.testing.assert_allclose(one, two, rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_strategy_and_missing_tf_config(monkeypatch):
+    with pytest.raises(distribute.StrategyError, match="--strategy"):
+        distribute.make_strategy("nope")
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(distribute.StrategyError, match="TF_CONFIG"):
+        distribute.make_strategy("multi_worker")
+
+
+def test_two_logical_cpu_devices_are_available():
+    assert len(tf.config.list_logical_devices("CPU")) == 2
+
+
+def test_two_replicas_take_the_step_of_one_with_sgd():
+    """SGD steps scale with the gradient (Adam's hardly do): a missing or double replica scaling shows as a factor 2."""
+    import keras  # pylint: disable=g-import-not-at-top
+
+    from tfvae.data import pipeline  # pylint: disable=g-import-not-at-top
+
+    images = np.random.default_rng(1).integers(0, 256, (32, 8, 8, 1), dtype=np.uint8)
+    steps = {}
+    for name in ("default", "mirrored"):
+        strategy = distribute.make_strategy(name)
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            model = training.make_model(ModelConfig(input_shape=(8, 8, 1), architecture="mlp", latent_dim=3,
+                                                    hidden_units=(6,)))
+            model.build(None)
+            model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+        before = [w.numpy() for w in model.trainable_weights]
+        model.fit(pipeline.train_dataset(images, 16, "dynamic_binary", 0), epochs=1, steps_per_epoch=1, verbose=0)
+        steps[name] = [w.numpy() - b for w, b in zip(model.trainable_weights, before)]
+    for one, two in zip(steps["default"], steps["mirrored"]):
+        assert np.abs(one).max() > 1e-3
+        np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-7)
