@@ -1,6 +1,7 @@
 """What the apps share: the data flags, and turning a bad input into one line and a non-zero exit."""
 
 import functools
+import os
 import sys
 
 from absl import flags
@@ -14,13 +15,16 @@ from tfvae.training import TrainingError
 USER_ERRORS = (ConfigError, data_lib.DataError, StrategyError, TrainingError, FileExistsError)
 
 
-def define_data_flags():
-    flags.DEFINE_string("dataset", None, "mnist_offline (embedded), a TFDS name (mnist, binarized_mnist, "
-                        "fashion_mnist, cifar10, ...), npz:PATH (x_train, x_test[, y_train, y_test]) or folder:PATH")
-    flags.DEFINE_string("data_dir", None, "TFDS data directory (default: TFDS's own, ~/tensorflow_datasets)")
-    flags.DEFINE_bool("download", False, "let TFDS download and prepare a data set that is not prepared yet")
-    flags.DEFINE_integer("image_size", None, "folder data sets: side of the square centre crops, in pixels")
-    flags.DEFINE_integer("channels", None, "folder data sets: 1 (grey) or 3 (RGB)")
+# Flags shared by the apps, defined once here (absl flags are global to the process).
+flags.DEFINE_string("model_dir", os.path.join("runs", "default"), "the model's directory: config, checkpoints, "
+                    "logs, pictures, exports")
+flags.DEFINE_string("dataset", None, "mnist_offline (embedded), a TFDS name (mnist, binarized_mnist, "
+                    "fashion_mnist, cifar10, ...), npz:PATH (x_train, x_test[, y_train, y_test]) or folder:PATH")
+flags.DEFINE_string("data_dir", None, "TFDS data directory (default: TFDS's own, ~/tensorflow_datasets)")
+flags.DEFINE_bool("download", False, "let TFDS download and prepare a data set that is not prepared yet")
+flags.DEFINE_integer("image_size", None, "folder data sets: side of the square centre crops, in pixels")
+flags.DEFINE_integer("channels", None, "folder data sets: 1 (grey) or 3 (RGB)")
+flags.DEFINE_integer("batch_size", 128, "images per batch (training: the global batch, split over replicas)")
 
 
 def load_data(dataset, image_size=0, channels=0):

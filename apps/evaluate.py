@@ -15,10 +15,7 @@ from tfvae import evaluation, training
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("model_dir", os.path.join("runs", "default"), "a model_dir written by apps.train")
-common.define_data_flags()
 flags.DEFINE_integer("num_samples", 500, "importance samples per test image for the NLL")
-flags.DEFINE_integer("batch_size", 100, "test images per batch")
 flags.DEFINE_integer("max_images", 0, "evaluate only the first N test images (0: all)")
 flags.DEFINE_string("output", None, "JSON file for the results (default: MODEL_DIR/evaluation.json)")
 

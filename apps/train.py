@@ -17,8 +17,6 @@ FLAGS = flags.FLAGS
 MODEL_DEFAULTS = config_lib.ModelConfig()
 TRAIN_DEFAULTS = config_lib.TrainConfig()
 
-flags.DEFINE_string("model_dir", os.path.join("runs", "default"), "where checkpoints, logs, pictures and the export go")
-common.define_data_flags()
 flags.DEFINE_enum("architecture", MODEL_DEFAULTS.architecture, config_lib.ARCHITECTURES, "encoder/decoder family")
 flags.DEFINE_list("hidden_units", None, "mlp: hidden layer widths; conv: channels per resolution "
                   f"(default {config_lib.DEFAULT_HIDDEN})")
@@ -34,7 +32,6 @@ flags.DEFINE_integer("warmup_steps", MODEL_DEFAULTS.warmup_steps, "KL warm-up st
 flags.DEFINE_float("free_bits", MODEL_DEFAULTS.free_bits, "free nats per latent dimension (0: none)")
 flags.DEFINE_integer("iwae_k", MODEL_DEFAULTS.iwae_k, "importance samples in the training bound (1: the ELBO)")
 flags.DEFINE_integer("seed", MODEL_DEFAULTS.seed, "seed of weights, data order and noise")
-flags.DEFINE_integer("batch_size", TRAIN_DEFAULTS.batch_size, "global batch size (split over replicas)")
 flags.DEFINE_integer("epochs", TRAIN_DEFAULTS.epochs, "training epochs")
 flags.DEFINE_float("learning_rate", TRAIN_DEFAULTS.learning_rate, "Adam learning rate")
 flags.DEFINE_enum("strategy", TRAIN_DEFAULTS.strategy, distribute.STRATEGIES, "tf.distribute strategy")

@@ -5,22 +5,23 @@ TF Serving expects EXPORT_BASE/<integer version>/; see BUILD.md for serving and 
 
 import json
 import os
-import sys
 
 from absl import app, flags
 
 from apps import common
 from export.saved_model import export_model
 from tfvae import training
+from tfvae.config import ConfigError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model_dir", None, "a model_dir written by apps.train", required=True)
-flags.DEFINE_string("export_dir", None, "where the SavedModel goes (for TF Serving: BASE/<version>)", required=True)
+flags.DEFINE_string("export_dir", None, "where the SavedModel goes (for TF Serving: BASE/<version>)")
 flags.DEFINE_bool("overwrite", False, "replace an existing export_dir")
 
 
 @common.reports_errors
 def main(argv):
+    if not FLAGS.export_dir:
+        raise ConfigError("--export_dir is required (for TF Serving: BASE/<integer version>)")
     model = training.restore(FLAGS.model_dir)
     metadata = {}
     evaluation = os.path.join(FLAGS.model_dir, "evaluation.json")

@@ -1,0 +1,75 @@
+"""The apps end to end on tiny data, and their answers to bad input."""
+
+import json
+import os
+
+import pytest
+from absl.testing import flagsaver
+
+from apps import evaluate as evaluate_app
+from apps import train as train_app
+
+TINY = dict(architecture="mlp", hidden_units=["8"], latent_dim=2, batch_size=16, epochs=2)
+
+
+def test_train_then_evaluate_end_to_end(tmp_path, tiny_npz, capsys):
+    model_dir = str(tmp_path / "run")
+    with flagsaver.flagsaver(dataset=f"npz:{tiny_npz}", model_dir=model_dir, **TINY):
+        train_app.main(["train"])
+    for name in ("config.json", "samples.png", "reconstructions.png", "checkpoints", "logs", "export/8/saved_model.pb"):
+        assert os.path.exists(os.path.join(model_dir, name)), name
+    assert any(f.startswith("events.out.tfevents") for _, _, files in os.walk(os.path.join(model_dir, "logs"))
+               for f in files)
+    config = json.load(open(os.path.join(model_dir, "config.json")))
+    assert config["model"]["input_shape"] == [8, 8, 1] and config["train"]["epochs"] == 2
+
+    with flagsaver.flagsaver(model_dir=model_dir, num_samples=20, dataset=None):
+        evaluate_app.main(["evaluate"])
+    out = capsys.readouterr().out
+    assert "test NLL (20 importance samples)" in out and "bits/dim" in out
+    results = json.load(open(os.path.join(model_dir, "evaluation.json")))
+    assert results["num_images"] == 16 and results["num_samples"] == 20
+    assert results["nll"] > 0 and results["nll"] <= -results["elbo"] + 1.0  # the IS bound is (nearly) tighter
+
+
+BAD_TRAIN_FLAGS = [
+    (dict(dataset="npz:/no/such/file.npz"), "--dataset=npz:/no/such/file.npz: no such file"),
+    (dict(beta=0.0), "--beta: must be positive"),
+    (dict(latent_dim=0), "--latent_dim: must be positive"),
+    (dict(batch_size=1000), "--batch_size=1000 is larger than the training set"),
+    (dict(hidden_units=["a"]), "--hidden_units: 'a' is not an integer"),
+    (dict(dataset="no_such_dataset_xyz"), "--dataset=no_such_dataset_xyz: not a TFDS data set"),
+    (dict(likelihood="logistic", pixels="dynamic_binary"), "--pixels"),
+    (dict(free_bits=1.0, iwae_k=5), "--free_bits"),
+    (dict(epochs=0), "--epochs: must be positive"),
+    (dict(strategy="multi_worker"), "TF_CONFIG"),
+]
+
+
+@pytest.mark.parametrize("flags,message", BAD_TRAIN_FLAGS, ids=[m for _, m in BAD_TRAIN_FLAGS])
+def test_train_rejects_bad_input_with_one_line_and_no_output(tmp_path, tiny_npz, monkeypatch, flags, message):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    model_dir = str(tmp_path / "run")
+    settings = {**TINY, "dataset": f"npz:{tiny_npz}", "model_dir": model_dir, **flags}
+    with flagsaver.flagsaver(**settings), pytest.raises(SystemExit) as exit_info:
+        train_app.main(["train"])
+    text = str(exit_info.value.code)
+    assert text.startswith("error: ") and message in text and "\n" not in text, text
+    assert not os.path.exists(model_dir)
+
+
+def test_train_rejects_stray_arguments(tmp_path):
+    with flagsaver.flagsaver(model_dir=str(tmp_path / "x")), pytest.raises(SystemExit, match="unexpected arguments"):
+        train_app.main(["train", "oops"])
+
+
+def test_evaluate_rejects_a_directory_without_model(tmp_path):
+    with flagsaver.flagsaver(model_dir=str(tmp_path)), pytest.raises(SystemExit) as exit_info:
+        evaluate_app.main(["evaluate"])
+    assert "holds no model" in str(exit_info.value.code)
+    assert not os.path.exists(tmp_path / "evaluation.json")
+
+
+def test_evaluate_rejects_non_positive_samples(tmp_path):
+    with flagsaver.flagsaver(model_dir=str(tmp_path), num_samples=0), pytest.raises(SystemExit, match="--num_samples"):
+        evaluate_app.main(["evaluate"])

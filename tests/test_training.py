@@ -1,0 +1,102 @@
+"""Training: resume after a kill, the non-finite guard, and model_dir checks."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tfvae import training
+from tfvae.config import ConfigError, ModelConfig, TrainConfig
+from tfvae.data import load
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def configs(npz, epochs, **model):
+    data = load(f"npz:{npz}")
+    model_config = ModelConfig(input_shape=data.shape, architecture="mlp", hidden_units=(6,), latent_dim=3, **model)
+    return data, model_config, TrainConfig(dataset=f"npz:{npz}", batch_size=16, epochs=epochs, steps_per_execution=2)
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_npz):
+    data, model_config, three = configs(tiny_npz, epochs=3)
+    straight = training.train(model_config, three, data, str(tmp_path / "a"), verbose=0, validate=False)
+    _, _, one = configs(tiny_npz, epochs=1)
+    training.train(model_config, one, data, str(tmp_path / "b"), verbose=0, validate=False)  # "killed" after 1 epoch
+    resumed = training.train(model_config, three, data, str(tmp_path / "b"), verbose=0, validate=False)
+    assert training.step_of(resumed.optimizer) == training.step_of(straight.optimizer) == 12
+    for a, b in zip(straight.weights, resumed.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    restored = training.restore(str(tmp_path / "b"))
+    for a, b in zip(resumed.weights, restored.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_killed_app_resumes_from_last_checkpoint(tmp_path, tiny_npz):
+    """A real kill (SIGKILL) of `python -m apps.train`, then the same command again."""
+    model_dir = str(tmp_path / "run")
+    command = [sys.executable, "-m", "apps.train", f"--dataset=npz:{tiny_npz}", f"--model_dir={model_dir}",
+               "--architecture=mlp", "--hidden_units=8", "--latent_dim=2", "--batch_size=8", "--epochs=400",
+               "--export=false", "--jit_compile=false"]
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = os.path.join(model_dir, training.CHECKPOINT_DIR)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (os.path.isdir(checkpoints) and len(os.listdir(checkpoints)) >= 3):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = int(os.path.basename(training.tf.train.latest_checkpoint(checkpoints)).split("-")[1])
+    assert killed_at > 0 and killed_at % 8 == 0  # checkpoints fall on epoch ends (64 images / 8 per batch)
+    again = [arg.replace("--epochs=400", f"--epochs={killed_at // 8 + 1}") for arg in command]
+    result = subprocess.run(again, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Resuming from" in result.stdout and f"(step {killed_at})" in result.stdout
+    final = training.tf.train.latest_checkpoint(checkpoints)
+    assert final.endswith(f"ckpt-{killed_at + 8}")
+
+
+def test_non_finite_loss_stops_with_step_and_last_checkpoint(tmp_path, tiny_npz, monkeypatch):
+    from tfvae import objectives  # pylint: disable=g-import-not-at-top
+
+    real = objectives.warmup
+
+    def poisoned(step, warmup_steps):  # the KL weight turns NaN from step 5 on (epoch 1 is steps 0-3)
+        return real(step, warmup_steps) + training.tf.where(step >= 5, np.nan, 0.0)
+
+    monkeypatch.setattr(objectives, "warmup", poisoned)
+    data, model_config, config = configs(tiny_npz, epochs=3)
+    config.steps_per_execution = 1
+    with pytest.raises(training.TrainingError) as error:
+        training.train(model_config, config, data, str(tmp_path / "nan"), verbose=0, validate=False)
+    message = str(error.value)
+    assert "non-finite" in message and "at step 6" in message and "ckpt-4" in message
+    checkpoints = os.listdir(os.path.join(tmp_path, "nan", training.CHECKPOINT_DIR))
+    assert not any("ckpt-8" in name for name in checkpoints)  # the diverged epoch was not saved
+
+
+def test_model_dir_of_another_model_is_refused(tmp_path, tiny_npz):
+    data, model_config, config = configs(tiny_npz, epochs=1)
+    training.train(model_config, config, data, str(tmp_path / "m"), verbose=0, validate=False)
+    _, other, _ = configs(tiny_npz, epochs=1, beta=2.0)
+    with pytest.raises(ConfigError, match="holds another model.*beta"):
+        training.train(other, config, data, str(tmp_path / "m"), verbose=0, validate=False)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "file.txt").write_text("x")
+    with pytest.raises(ConfigError, match="not empty"):
+        training.train(model_config, config, data, str(tmp_path / "junk"), verbose=0, validate=False)
+
+
+def test_restore_without_checkpoint_names_the_problem(tmp_path):
+    with pytest.raises(ConfigError, match="holds no model"):
+        training.restore(str(tmp_path))
+
+
+def test_steps_per_execution_divides_the_epoch():
+    assert training.steps_per_execution(62, 8) == 2
+    assert training.steps_per_execution(64, 8) == 8
+    assert training.steps_per_execution(3, 8) == 3
