@@ -100,10 +100,10 @@ def prepare_model_dir(model_dir, model_config, train_config):
     config_lib.save(path, model_config, train_config)
 
 
-def train(model_config, train_config, data, model_dir, strategy=None, verbose=1, validate=True):
+def train(model_config, train_config, data, model_dir, strategy=None, verbose=1, validate=True, callbacks=()):
     """Trains (or resumes training of) the model of `model_config` on `data` into `model_dir`; returns the model.
 
-    data: an ImageData whose image shape equals model_config.input_shape.
+    data: an ImageData whose image shape equals model_config.input_shape; callbacks: extra Keras callbacks.
     """
     train_config.validate()
     if tuple(data.shape) != tuple(model_config.input_shape):
@@ -141,7 +141,7 @@ def train(model_config, train_config, data, model_dir, strategy=None, verbose=1,
         test_ds = data_lib.eval_dataset(data_lib.prepare(data.x_test, pixels, seed, False),
                                         train_config.batch_size, pixels, seed)
     guard = Checkpointing(manager, optimizer)
-    callbacks = [guard, keras.callbacks.TensorBoard(os.path.join(model_dir, LOG_DIR))]
+    callbacks = [guard, keras.callbacks.TensorBoard(os.path.join(model_dir, LOG_DIR)), *callbacks]
     model.fit(train_ds, epochs=train_config.epochs, initial_epoch=initial_epoch, steps_per_epoch=per_epoch,
               validation_data=test_ds, callbacks=callbacks, verbose=verbose)
     if guard.failure:
