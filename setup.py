@@ -22,6 +22,7 @@ setuptools.setup(
         "tensorboard==2.21.0",  # tf.summary needs it; TF 2.21 no longer installs it
         "absl-py>=2.1",
         "numpy>=1.26",
+        "pillow>=10",  # image files, TIFF included
     ],
     extras_require={
         "test": ["pytest>=8"],

@@ -82,8 +82,8 @@ def export_model(model, export_dir, metadata=None, overwrite=False):
         os.makedirs(os.path.join(tmp, "model", os.path.dirname(METADATA_FILE)), exist_ok=True)
         with open(os.path.join(tmp, "model", METADATA_FILE), "w") as f:
             json.dump(record, f, indent=2, sort_keys=True)
-        if os.path.exists(export_dir):
-            shutil.rmtree(export_dir)
+        if os.path.exists(export_dir):  # move the old export aside (into tmp, removed below), then the new one in
+            os.replace(export_dir, os.path.join(tmp, "old"))
         os.replace(os.path.join(tmp, "model"), export_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -26,6 +26,7 @@ def log_likelihood(model, x, num_samples, seed, max_floats=2 ** 22):
     per_sample = math.prod(model.config.input_shape) * model.likelihood.params_per_channel
     chunk = tf.maximum(1, max_floats // (batch * per_sample))
     num_samples = tf.cast(num_samples, tf.int32)
+    tf.debugging.assert_positive(num_samples, message="num_samples must be positive")
     latent_dim = model.config.latent_dim
 
     def body(done, total):

@@ -17,7 +17,7 @@ tf.distribute splits it, so 1 or N replicas see the same data.
 import numpy as np
 import tensorflow as tf
 
-from tfvae.data.sources import DataError
+from tfvae.data.errors import DataError
 
 DATA_STREAM = 1  # folded into stateless seeds so data noise is independent of model noise
 
@@ -45,7 +45,9 @@ def to_pixels(images, pixels, seed):
     if pixels in ("static_binary", "continuous"):
         return k / 255.0
     if pixels == "dequantized":
-        return (k + tf.random.stateless_uniform(tf.shape(k), seed=seed)) / 256.0
+        x = (k + tf.random.stateless_uniform(tf.shape(k), seed=seed)) / 256.0
+        # In float32, k + u rounds up to k + 1 for u within 2^-17 of 1: keep x below the next level (and below 1).
+        return tf.minimum(x, tf.math.nextafter((k + 1.0) / 256.0, 0.0))
     if pixels == "8bit":
         return k
     raise DataError(f"--pixels={pixels!r} is not a pixel representation")

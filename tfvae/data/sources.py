@@ -17,20 +17,20 @@ import dataclasses
 import gzip
 import hashlib
 import os
+import re
 import socket
 import urllib.parse
 
 import numpy as np
 
+from tfvae.data.images import IMAGE_EXTENSIONS, read_image
+from tfvae.data.errors import DataError
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MNIST_FILES = {"images": "t10k-images-idx3-ubyte.gz", "labels": "t10k-labels-idx1-ubyte.gz"}
 MNIST_MD5 = {"images": "9fb629c4189551a2d022fa330f9573f3", "labels": "ec29112dd5afa0611ce80d1b7f02629c"}
 MNIST_OFFLINE_TRAIN = 8000
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
-
-
-class DataError(ValueError):
-    """A data set that cannot be loaded; the message names the flag and the problem."""
+TFDS_NAME = re.compile(r"[a-z0-9_]+(/[\w.-]+)?(:[\d.]+)?")  # name[/config][:version], e.g. imagenet_resized/32x32
 
 
 @dataclasses.dataclass
@@ -61,7 +61,7 @@ def load(spec, data_dir=None, download=False, image_size=None, channels=None):
         data = _from_npz(spec[len("npz:"):])
     elif spec.startswith("folder:"):
         data = _from_folder(spec[len("folder:"):], image_size, channels)
-    elif spec and ":" not in spec and "/" not in spec:
+    elif TFDS_NAME.fullmatch(spec):
         data = _from_tfds(spec, data_dir, download)
     else:
         raise DataError(f"--dataset={spec!r} is not a data set: use mnist_offline, a TFDS name, npz:PATH or folder:PATH")
@@ -93,10 +93,11 @@ def _from_npz(path):
     if not os.path.isfile(path):
         raise DataError(f"--dataset=npz:{path}: no such file")
     try:
-        arrays = np.load(path)
-        keys = set(arrays.files)
-    except Exception as e:  # numpy raises several types for a non-npz file
-        raise DataError(f"--dataset=npz:{path}: not a readable .npz file ({type(e).__name__})") from None
+        with np.load(path) as archive:
+            arrays = {k: archive[k] for k in archive.files}  # members load lazily: read them all here
+    except Exception as e:  # numpy raises several types for a non-npz file, an object array or a bad member
+        raise DataError(f"--dataset=npz:{path}: not a readable .npz file of arrays ({type(e).__name__})") from None
+    keys = set(arrays)
     missing = {"x_train", "x_test"} - keys
     if missing:
         raise DataError(f"--dataset=npz:{path}: missing arrays {sorted(missing)} (has {sorted(keys)})")
@@ -116,7 +117,7 @@ def _to_uint8(x, what):
     if x.dtype == bool:
         return x.astype(np.uint8) * 255
     if np.issubdtype(x.dtype, np.floating):
-        if x.size and (x.min() < 0 or x.max() > 1):
+        if x.size and not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
             raise DataError(f"--dataset={what}: float images must lie in [0, 1], got [{x.min()}, {x.max()}]")
         return np.round(x * 255).astype(np.uint8)
     raise DataError(f"--dataset={what}: images must be uint8 or float in [0, 1], got dtype {x.dtype}")
@@ -145,11 +146,9 @@ def _from_folder(path, image_size, channels):
 
     def read(file):
         try:
-            image = tf.io.decode_image(tf.io.read_file(file), channels=channels, expand_animations=False)
-        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
-            raise DataError(f"--dataset=folder:{path}: {file} is not a readable image") from None
-        if image.dtype != tf.uint8:
-            raise DataError(f"--dataset=folder:{path}: {file} has {image.dtype.name} pixels; only 8-bit is supported")
+            image = tf.constant(read_image(file, channels))
+        except DataError as e:
+            raise DataError(f"--dataset=folder:{path}: {e}") from None
         side = min(image.shape[0], image.shape[1])
         image = tf.image.resize_with_crop_or_pad(image, side, side)
         image = tf.image.resize(image, (image_size, image_size), antialias=True)
@@ -202,10 +201,12 @@ def _unreachable_host(builder, timeout=5.0):
         urls = list(getattr(builder, "url_infos", None) or {})
     except Exception:  # pylint: disable=broad-except; some builders compute url_infos lazily and may fail offline
         urls = []
-    hosts = {urllib.parse.urlparse(u).hostname for u in urls} - {None} or {"storage.googleapis.com"}
-    for host in sorted(hosts):
+    ports = {"http": 80, "https": 443}
+    addresses = {(p.hostname, p.port or ports.get(p.scheme, 443)) for p in map(urllib.parse.urlparse, urls)
+                 if p.hostname} or {("storage.googleapis.com", 443)}
+    for host, port in sorted(addresses):
         try:
-            socket.create_connection((host, 443), timeout=timeout).close()
+            socket.create_connection((host, port), timeout=timeout).close()
         except OSError:
             return host
     return None
