@@ -78,6 +78,8 @@ def main(argv):
     print(f"Training on {data.name}: {len(data.x_train)} train / {len(data.x_test)} test images of shape "
           f"{data.shape}, {strategy.num_replicas_in_sync} replica(s), into {FLAGS.model_dir}")
     model = training.train(model_config, train_config, data, FLAGS.model_dir, strategy=strategy)
+    if distribute.worker_name(strategy) is not None:
+        return  # pictures and the export are the chief's
     test = next(iter(data_lib.eval_dataset(data_lib.prepare(data.x_test, model_config.pixels, model_config.seed,
                                                                 False), 64, model_config.pixels, model_config.seed)))
     pictures.write_model_pictures(model, test.numpy(), FLAGS.model_dir, seed=model_config.seed)

@@ -64,3 +64,43 @@ def test_two_replicas_take_the_step_of_one_with_sgd():
     for one, two in zip(steps["default"], steps["mirrored"]):
         assert np.abs(one).max() > 1e-3
         np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-7)
+
+
+def free_ports(count):
+    import socket  # pylint: disable=g-import-not-at-top
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_train_together_and_only_the_chief_writes_outputs(tmp_path, tiny_npz):
+    """--strategy=multi_worker with two local worker processes (TF_CONFIG on loopback ports chosen now)."""
+    import json  # pylint: disable=g-import-not-at-top
+    import os  # pylint: disable=g-import-not-at-top
+    import subprocess  # pylint: disable=g-import-not-at-top
+    import sys  # pylint: disable=g-import-not-at-top
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+    model_dir = str(tmp_path / "run")
+    command = [sys.executable, "-m", "apps.train", "--strategy=multi_worker", f"--dataset=npz:{tiny_npz}",
+               f"--model_dir={model_dir}", "--architecture=mlp", "--hidden_units=8", "--latent_dim=2",
+               "--batch_size=16", "--epochs=2"]
+    workers = []
+    for index in range(2):
+        env = {**os.environ, "PYTHONPATH": root,
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        workers.append(subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True))
+    outputs = [w.communicate(timeout=240)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert os.path.exists(os.path.join(model_dir, "export", "8", "saved_model.pb"))  # 64 / 16 = 4 steps, 2 epochs
+    assert os.path.exists(os.path.join(model_dir, "samples.png"))
+    worker_dir = os.path.join(model_dir, "workers", "worker-1")
+    assert os.path.isdir(os.path.join(worker_dir, "checkpoints")) and not os.path.exists(os.path.join(worker_dir,
+                                                                                                      "export"))

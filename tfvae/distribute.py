@@ -60,3 +60,19 @@ def make_strategy(name, tpu_address=""):
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     raise StrategyError(f"--strategy={name!r}: must be one of {STRATEGIES}")
+
+
+def worker_name(strategy):
+    """None for the chief (or a single-machine strategy), else "<task_type>-<task_id>" of this worker.
+
+    The chief is task `chief`, or worker 0 when the cluster has no `chief` task (TF_CONFIG convention).
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    if not task_type:
+        return None
+    task_id = resolver.task_id or 0
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    if task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief):
+        return None
+    return f"{task_type}-{task_id}"

@@ -110,8 +110,13 @@ def train(model_config, train_config, data, model_dir, strategy=None, verbose=1,
         raise config_lib.ConfigError(f"--dataset={train_config.dataset}: images are {data.shape}, the model expects "
                                      f"{model_config.input_shape}")
     per_epoch = data_lib.steps_per_epoch(len(data.x_train), train_config.batch_size)
-    prepare_model_dir(model_dir, model_config, train_config)
     strategy = strategy or distribute.make_strategy(train_config.strategy)
+    worker = distribute.worker_name(strategy)
+    if worker is None:
+        prepare_model_dir(model_dir, model_config, train_config)
+    else:  # every worker saves (checkpoints may need collectives), non-chief workers into their own folder
+        model_dir = os.path.join(model_dir, "workers", worker)
+        os.makedirs(model_dir, exist_ok=True)
     keras.utils.set_random_seed(model_config.seed)  # the same initial weights for the same seed
     with strategy.scope():
         model = make_model(model_config)
@@ -120,8 +125,10 @@ def train(model_config, train_config, data, model_dir, strategy=None, verbose=1,
         # XLA cannot reach variables mirrored over several logical CPU devices (the TF "variable on a different
         # device" limitation), so CPU replicas run without it.
         jit = train_config.jit_compile and (strategy.num_replicas_in_sync == 1 or bool(tf.config.list_logical_devices("GPU")))
-        model.compile(optimizer=optimizer, jit_compile=jit,
-                      steps_per_execution=steps_per_execution(per_epoch, train_config.steps_per_execution))
+        # Keras 3.15's multi-step loop fails under MultiWorkerMirroredStrategy (an unfed placeholder): one step there.
+        multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        model.compile(optimizer=optimizer, jit_compile=jit, steps_per_execution=1 if multi_worker else
+                      steps_per_execution(per_epoch, train_config.steps_per_execution))
         optimizer.build(model.trainable_variables)
     checkpoint = make_checkpoint(model, optimizer)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep=3)

@@ -131,7 +131,11 @@ class VAE(keras.Model):
     def update_trackers(self, terms):
         for tracker in self.trackers:
             tracker.update_state(terms[tracker.name])
-        return {tracker.name: tracker.result() for tracker in self.trackers}
+        results = {tracker.name: tracker.result() for tracker in self.trackers}
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras reduces step outputs across workers with reduce(MEAN, axis=0), which needs an axis to reduce.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     @property
     def metrics(self):
