@@ -86,7 +86,7 @@ class TrainConfig:
     epochs: int = 30
     learning_rate: float = 1e-3
     strategy: str = "default"
-    steps_per_execution: int = 8  # training steps run per call into the TF graph (fewer Python round trips)
+    steps_per_execution: int = 32  # at most this many training steps per call into the TF graph (a divisor of the epoch)
     jit_compile: bool = True  # XLA-compile the training step
 
     def validate(self):

@@ -55,9 +55,12 @@ def make_strategy(name, tpu_address=""):
             raise StrategyError("--strategy=multi_worker: TF_CONFIG is not valid JSON") from None
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address)
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address)
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, RuntimeError, tf.errors.OpError) as e:
+            raise StrategyError(f"--strategy=tpu: no TPU found at --tpu={tpu_address!r} ({e})") from None
         return tf.distribute.TPUStrategy(resolver)
     raise StrategyError(f"--strategy={name!r}: must be one of {STRATEGIES}")
 
