@@ -100,6 +100,25 @@ def prepare_model_dir(model_dir, model_config, train_config):
     config_lib.save(path, model_config, train_config)
 
 
+def compiled_model(model_config, train_config, strategy, epoch_steps):
+    """The model and its optimizer, built and compiled inside the strategy's scope, with every weight created."""
+    keras.utils.set_random_seed(model_config.seed)  # the same initial weights for the same seed
+    # XLA cannot reach variables mirrored over several logical CPU devices (the TF "variable on a different device"
+    # limitation), so CPU replicas run without it.
+    gpus = bool(tf.config.list_logical_devices("GPU"))
+    jit = train_config.jit_compile and (strategy.num_replicas_in_sync == 1 or gpus)
+    # Keras 3.15's multi-step loop fails under MultiWorkerMirroredStrategy (an unfed placeholder): one step a call there.
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    per_call = 1 if multi_worker else steps_per_execution(epoch_steps, train_config.steps_per_execution)
+    with strategy.scope():
+        model = make_model(model_config)
+        model.build(None)
+        optimizer = keras.optimizers.Adam(train_config.learning_rate)
+        model.compile(optimizer=optimizer, jit_compile=jit, steps_per_execution=per_call)
+        optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
 def train(model_config, train_config, data, model_dir, strategy=None, verbose=1, validate=True, callbacks=()):
     """Trains (or resumes training of) the model of `model_config` on `data` into `model_dir`; returns the model.
 
@@ -117,19 +136,7 @@ def train(model_config, train_config, data, model_dir, strategy=None, verbose=1,
     else:  # every worker saves (checkpoints may need collectives), non-chief workers into their own folder
         model_dir = os.path.join(model_dir, "workers", worker)
         os.makedirs(model_dir, exist_ok=True)
-    keras.utils.set_random_seed(model_config.seed)  # the same initial weights for the same seed
-    with strategy.scope():
-        model = make_model(model_config)
-        model.build(None)
-        optimizer = keras.optimizers.Adam(train_config.learning_rate)
-        # XLA cannot reach variables mirrored over several logical CPU devices (the TF "variable on a different
-        # device" limitation), so CPU replicas run without it.
-        jit = train_config.jit_compile and (strategy.num_replicas_in_sync == 1 or bool(tf.config.list_logical_devices("GPU")))
-        # Keras 3.15's multi-step loop fails under MultiWorkerMirroredStrategy (an unfed placeholder): one step there.
-        multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-        model.compile(optimizer=optimizer, jit_compile=jit, steps_per_execution=1 if multi_worker else
-                      steps_per_execution(per_epoch, train_config.steps_per_execution))
-        optimizer.build(model.trainable_variables)
+    model, optimizer = compiled_model(model_config, train_config, strategy, per_epoch)
     checkpoint = make_checkpoint(model, optimizer)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep=3)
     if manager.latest_checkpoint:
