@@ -77,7 +77,9 @@ except ImportError:
 else:
     sys.exit("tfvae is importable in the loader")
 root = sys.argv[2]
-if any(os.path.commonpath([root, os.path.abspath(p or os.getcwd())]) == root for p in sys.path):
+# The source tree must not be importable (a virtualenv inside the checkout is fine: tfvae is blocked above anyway).
+if any(os.path.commonpath([root, os.path.abspath(p or os.getcwd())]) == root and "site-packages" not in p
+       for p in sys.path):
     sys.exit(f"the repository {root} is on sys.path: {sys.path}")
 
 with open(sys.argv[1]) as f:
