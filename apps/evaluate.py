@@ -1,12 +1,14 @@
 """Evaluates a trained model: `python -m apps.evaluate --model_dir=runs/default`.
 
-Prints test NLL (nats, importance-sampled), bits/dim, ELBO, rate, distortion and active units, and writes them
-as JSON (default: MODEL_DIR/evaluation.json).
+Prints test NLL (nats, importance-sampled), bits/dim, ELBO, rate (split into mutual information and marginal KL,
+the "ELBO surgery" of Hoffman & Johnson 2016), distortion, the ELBO-NLL gap and active units, and writes them as JSON
+(default: MODEL_DIR/evaluation.json).
 """
 
 import json
 import os
 
+import numpy as np
 from absl import app, flags
 
 from apps import common
@@ -17,6 +19,7 @@ FLAGS = flags.FLAGS
 
 flags.DEFINE_integer("num_samples", 500, "importance samples per test image for the NLL")
 flags.DEFINE_integer("max_images", 0, "evaluate only the first N test images (0: all)")
+flags.DEFINE_integer("surgery_samples", 500, "draws z_i for the ELBO-surgery split of the rate (0: skip)")
 flags.DEFINE_string("output", None, "JSON file for the results (default: MODEL_DIR/evaluation.json)")
 
 
@@ -28,9 +31,17 @@ def table(results):
         ("ELBO", f"{results['elbo']:.2f} nats"),
         ("rate (KL)", f"{results['rate']:.2f} nats"),
         ("distortion (-log p(x|z))", f"{results['distortion']:.2f} nats"),
-        ("active units", f"{results['active_units']} / {len(results['kl_per_dim'])}"),
+        ("gap NLL - (-ELBO)", f"{results['nll'] + results['elbo']:.2f} nats"),
+        ("active units", f"{results['active_units']} / {results['latent_dim']}"),
         ("test images", f"{results['num_images']}"),
     ]
+    surgery = results.get("elbo_surgery")
+    if surgery:
+        rows[5:5] = [
+            (f"  mutual information I[x; z] ({surgery['num_z']} draws)",
+             f"{surgery['mutual_information']:.2f} nats (at most log N = {surgery['mutual_information_cap']:.2f})"),
+            ("  marginal KL(q_agg || p)", f"{surgery['marginal_kl']:.2f} nats"),
+        ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
@@ -52,6 +63,9 @@ def main(argv):
     pixels, seed = model_config.pixels, model_config.seed
     test = data_lib.eval_dataset(data_lib.prepare(images, pixels, seed, False), FLAGS.batch_size, pixels, seed)
     results = {"dataset": dataset, **evaluation.evaluate(model, test, FLAGS.num_samples, seed)}
+    if FLAGS.surgery_samples > 0:
+        prepared = np.concatenate([x.numpy() for x in test])
+        results["elbo_surgery"] = evaluation.elbo_surgery(model, prepared, FLAGS.surgery_samples, seed)
     print(table(results))
     output = FLAGS.output or os.path.join(FLAGS.model_dir, "evaluation.json")
     with open(output + ".tmp", "w") as f:

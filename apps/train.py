@@ -31,6 +31,14 @@ flags.DEFINE_float("beta", MODEL_DEFAULTS.beta, "weight of the rate (KL) term")
 flags.DEFINE_integer("warmup_steps", MODEL_DEFAULTS.warmup_steps, "KL warm-up steps (0: none)")
 flags.DEFINE_float("free_bits", MODEL_DEFAULTS.free_bits, "free nats per latent dimension (0: none)")
 flags.DEFINE_integer("iwae_k", MODEL_DEFAULTS.iwae_k, "importance samples in the training bound (1: the ELBO)")
+flags.DEFINE_enum("posterior", MODEL_DEFAULTS.posterior, config_lib.POSTERIORS,
+                  "q(z|x): diagonal Gaussian, or followed by planar, radial or IAF flow steps")
+flags.DEFINE_integer("flow_steps", MODEL_DEFAULTS.flow_steps, "steps K of the posterior flow")
+flags.DEFINE_enum("prior", MODEL_DEFAULTS.prior, config_lib.PRIORS,
+                  "p(z): standard normal, learned mixture of Gaussians, RealNVP or MAF flow")
+flags.DEFINE_integer("prior_steps", MODEL_DEFAULTS.prior_steps, "layers of a flow prior")
+flags.DEFINE_integer("flow_width", MODEL_DEFAULTS.flow_width, "hidden units of the flow networks; IAF context size")
+flags.DEFINE_integer("mog_components", MODEL_DEFAULTS.mog_components, "components of the mixture prior")
 flags.DEFINE_integer("seed", MODEL_DEFAULTS.seed, "seed of weights, data order and noise")
 flags.DEFINE_integer("epochs", TRAIN_DEFAULTS.epochs, "training epochs")
 flags.DEFINE_float("learning_rate", TRAIN_DEFAULTS.learning_rate, "Adam learning rate")
@@ -50,7 +58,9 @@ def configs(shape):
         hidden_units=None if FLAGS.hidden_units is None else [_int("hidden_units", u) for u in FLAGS.hidden_units],
         likelihood=FLAGS.likelihood, pixels=FLAGS.pixels or "", gaussian_scale=FLAGS.gaussian_scale,
         num_mixtures=FLAGS.num_mixtures, beta=FLAGS.beta, warmup_steps=FLAGS.warmup_steps,
-        free_bits=FLAGS.free_bits, iwae_k=FLAGS.iwae_k, seed=FLAGS.seed)
+        free_bits=FLAGS.free_bits, iwae_k=FLAGS.iwae_k, posterior=FLAGS.posterior, flow_steps=FLAGS.flow_steps,
+        prior=FLAGS.prior, prior_steps=FLAGS.prior_steps, flow_width=FLAGS.flow_width,
+        mog_components=FLAGS.mog_components, seed=FLAGS.seed)
     train_config = config_lib.TrainConfig(
         dataset=FLAGS.dataset, image_size=FLAGS.image_size or 0, channels=FLAGS.channels or 0,
         batch_size=FLAGS.batch_size, epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate,

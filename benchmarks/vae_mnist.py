@@ -13,22 +13,17 @@ Results are printed as a Markdown table and written to benchmarks/results/vae_mn
 
 import json
 import os
-import platform
 import sys
-import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 from absl import logging  # noqa: E402
 
+from benchmarks import common  # noqa: E402
 from tfvae import data as data_lib  # noqa: E402
-from tfvae import evaluation, training  # noqa: E402
-from tfvae.config import ModelConfig, TrainConfig  # noqa: E402
+from tfvae.config import ModelConfig  # noqa: E402
 
 flags.DEFINE_list("models", ["mlp", "conv"], "which models to run")
 flags.DEFINE_integer("epochs", 30, "training epochs")
@@ -44,39 +39,8 @@ MODELS = {
 }
 
 
-class EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self.start)
-
-
 def run(name, data):
-    model_config = MODELS[name]
-    train_config = TrainConfig(batch_size=128, epochs=FLAGS.epochs, learning_rate=1e-3)
-    timer = EpochTimer()
-    with tempfile.TemporaryDirectory() as model_dir:
-        start = time.perf_counter()
-        model = training.train(model_config, train_config, data, model_dir, verbose=0, validate=False,
-                               callbacks=[timer])
-        wall = time.perf_counter() - start
-    per_epoch = data_lib.steps_per_epoch(len(data.x_train), 128) * 128
-    steady = sorted(timer.times[1:] or timer.times)
-    median = steady[len(steady) // 2]  # robust to passing slow-downs of a shared machine
-    pixels, seed = model_config.pixels, model_config.seed
-    test = data_lib.eval_dataset(data_lib.prepare(data.x_test, pixels, seed, False), 100, pixels, seed)
-    start = time.perf_counter()
-    results = evaluation.evaluate(model, test, FLAGS.num_samples, seed)
-    results.update(model=name, epochs=FLAGS.epochs, images_per_s=per_epoch / median,
-                   images_per_s_mean=per_epoch * len(steady) / sum(steady), epoch_s=timer.times,
-                   train_wall_s=wall, eval_wall_s=time.perf_counter() - start, pixels=pixels,
-                   params=int(sum(v.numpy().size for v in model.trainable_variables)))
-    return results
+    return {"model": name, **common.train_and_evaluate(MODELS[name], data, FLAGS.epochs, FLAGS.num_samples)}
 
 
 def main(argv):
@@ -84,7 +48,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     data = data_lib.load("mnist_offline")
     rows = [run(name, data) for name in FLAGS.models]
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}"
+    machine = common.machine()
     print(f"\nmnist_offline (8,000 train / 2,000 test), {FLAGS.epochs} epochs, batch 128; {machine}\n")
     print(f"| model | params | train images/s (median / mean) | train wall | test NLL ({FLAGS.num_samples} IS) | bits/dim "
           "| ELBO | rate | active units |")

@@ -4,7 +4,9 @@ Images go in and come out as float32 [B, H, W, C] in the model's pixel represent
 {0, 1} for binary data, [0, 1] for continuous, 0..255 for 8bit). Signatures:
 
 - `reconstruct` (also `serving_default`): images -> {images}: the mean of p(x|z) at z = E[q(z|x)].
-- `encode`: images -> {mean, scale} of q(z|x), each [B, L].
+- `encode`: images -> {mean, scale, z}, each [B, L]: the Gaussian q0(z|x) (all of q(z|x) for a diagonal posterior;
+  before the flow steps otherwise) and the deterministic latent that `reconstruct` decodes (E[q], or the flow applied
+  to the mean).
 - `decode`: z [B, L] -> {images}: the mean of p(x|z).
 - `sample`: count (int32 scalar), seed (int64 scalar) -> {images, z}: z ~ p(z) from a stateless seed, so the same
   seed gives the same draws and different seeds different ones.
@@ -39,8 +41,8 @@ def signatures(model):
         return {"images": model(images)}
 
     def encode(images):
-        q = model.posterior(images)
-        return {"mean": q.mean(), "scale": q.stddev()}
+        q0 = model.posterior_base(images)
+        return {"mean": q0.mean(), "scale": q0.stddev(), "z": model.encode(images)}
 
     def decode(z):
         return {"images": model.decode(z)}

@@ -17,6 +17,9 @@ CASES = [
     dict(architecture="mlp", likelihood="gaussian", gaussian_scale="optimal", hidden_units=(7,)),
     dict(architecture="mlp", likelihood="logistic", num_mixtures=2, hidden_units=(7,)),
     dict(architecture="mlp", likelihood="bernoulli", hidden_units=(7,), iwae_k=3),
+    dict(architecture="mlp", hidden_units=(7,), posterior="planar", flow_steps=2, prior="realnvp", flow_width=5),
+    dict(architecture="mlp", hidden_units=(7,), posterior="radial", flow_steps=2, prior="mog", mog_components=3),
+    dict(architecture="conv", hidden_units=(3,), posterior="iaf", flow_steps=2, prior="maf", flow_width=5),
 ]
 
 
@@ -37,7 +40,7 @@ def test_every_weight_is_trainable_and_changes_after_one_step(case):
     model = make(case)
     model.compile(optimizer=keras.optimizers.SGD(0.1))
     tracked = {id(v) for v in model.trainable_variables}
-    for layer in (model.encoder, model.decoder, model.likelihood):
+    for layer in (model.encoder, model.decoder, model.likelihood, model.latent_posterior, model.latent_prior):
         for weight in layer.trainable_weights:
             assert id(weight) in tracked, weight.path
     # Every layer is a Keras 3 layer: a Keras 2 (tf_keras) object's weights would be invisible to Keras 3.

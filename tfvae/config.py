@@ -12,6 +12,8 @@ import os
 LIKELIHOODS = ("bernoulli", "gaussian", "logistic")
 PIXELS = ("dynamic_binary", "static_binary", "continuous", "dequantized", "8bit")
 ARCHITECTURES = ("conv", "mlp")
+POSTERIORS = ("diag", "planar", "radial", "iaf")
+PRIORS = ("normal", "mog", "realnvp", "maf")
 # The pixel representations each likelihood can model (see tfvae/data/pipeline.py).
 PIXELS_FOR_LIKELIHOOD = {
     "bernoulli": ("dynamic_binary", "static_binary"),
@@ -42,6 +44,12 @@ class ModelConfig:
     warmup_steps: int = 0  # KL warm-up: alpha goes linearly from 0 to 1 over this many steps
     free_bits: float = 0.0  # nats per latent dimension below which the rate is not penalized
     iwae_k: int = 1  # importance samples in the training bound; 1 is the ELBO
+    posterior: str = "diag"  # q(z|x): diagonal Gaussian, or followed by planar, radial or IAF flow steps
+    flow_steps: int = 4  # steps of the posterior flow
+    prior: str = "normal"  # p(z): standard normal, a learned mixture, or a RealNVP or MAF flow
+    prior_steps: int = 4  # coupling / autoregressive layers of a flow prior
+    flow_width: int = 64  # hidden units of the flow networks (MADE, RealNVP conditioners); IAF context size
+    mog_components: int = 10  # components of the mixture prior
     seed: int = 0
 
     def __post_init__(self):
@@ -73,6 +81,22 @@ class ModelConfig:
         _require(self.iwae_k >= 1, "iwae_k", f"must be >= 1, got {self.iwae_k}")
         _require(self.iwae_k == 1 or self.free_bits == 0, "free_bits",
                  "free bits apply to the ELBO's KL term; they cannot be combined with --iwae_k > 1")
+        _require(self.posterior in POSTERIORS, "posterior", f"must be one of {POSTERIORS}")
+        _require(self.prior in PRIORS, "prior", f"must be one of {PRIORS}")
+        _require(self.flow_steps > 0, "flow_steps", f"must be positive, got {self.flow_steps}")
+        _require(self.prior_steps > 0, "prior_steps", f"must be positive, got {self.prior_steps}")
+        _require(self.flow_width > 0, "flow_width", f"must be positive, got {self.flow_width}")
+        _require(self.mog_components > 0, "mog_components", f"must be positive, got {self.mog_components}")
+        _require(self.prior != "realnvp" or self.latent_dim >= 2, "prior",
+                 "realnvp couples two halves of z and needs --latent_dim >= 2")
+        _require(self.free_bits == 0 or self.analytic_kl, "free_bits",
+                 "free bits clamp the KL per latent dimension, which has a closed form only for --posterior=diag "
+                 "with --prior=normal")
+
+    @property
+    def analytic_kl(self):
+        """Whether KL(q(z|x) || p(z)) has a closed form (diagonal Gaussian against the standard normal)."""
+        return self.posterior == "diag" and self.prior == "normal"
 
 
 @dataclasses.dataclass

@@ -21,6 +21,7 @@ from tfvae.models import make_model
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
+WORKERS_DIR = "workers"  # under --strategy=multi_worker, where the non-chief workers save
 
 
 class TrainingError(RuntimeError):
@@ -94,7 +95,7 @@ def prepare_model_dir(model_dir, model_config, train_config):
     if os.path.isfile(path):
         stored, _ = config_lib.load(path)
         config_lib.check_compatible(stored, model_config, model_dir)
-    elif os.path.isdir(model_dir) and os.listdir(model_dir):
+    elif os.path.isdir(model_dir) and set(os.listdir(model_dir)) - {WORKERS_DIR}:  # other workers may be first
         raise config_lib.ConfigError(f"--model_dir={model_dir} is not empty and holds no tfvae model")
     os.makedirs(model_dir, exist_ok=True)
     config_lib.save(path, model_config, train_config)
@@ -134,7 +135,7 @@ def train(model_config, train_config, data, model_dir, strategy=None, verbose=1,
     if worker is None:
         prepare_model_dir(model_dir, model_config, train_config)
     else:  # every worker saves (checkpoints may need collectives), non-chief workers into their own folder
-        model_dir = os.path.join(model_dir, "workers", worker)
+        model_dir = os.path.join(model_dir, WORKERS_DIR, worker)
         os.makedirs(model_dir, exist_ok=True)
     model, optimizer = compiled_model(model_config, train_config, strategy, per_epoch)
     checkpoint = make_checkpoint(model, optimizer)

@@ -25,9 +25,36 @@ def standard_normal(latent_dim):
     return tfd.MultivariateNormalDiag(loc=tf.zeros([latent_dim]))
 
 
+def sample_and_log_prob(distribution, eps):
+    """z = reparameterize(distribution, eps) and log q(z) [..., B] along the sampling path, by the change of variables
+
+        log q(z_K) = log q_0(z_0) - sum_k log |det dz_k / dz_(k-1)|,
+
+    which needs no inverse (planar flows have none in closed form, IAF's is sequential) and no bijector cache.
+    """
+    if is_transformed(distribution):
+        x, log_prob = sample_and_log_prob(distribution.distribution, eps)
+        bijector = distribution.bijector
+        return bijector.forward(x), log_prob - bijector.forward_log_det_jacobian(x, event_ndims=1)
+    return eps, distribution.log_prob(eps)
+
+
 def reparameterize(distribution, eps):
-    """z = f(eps) for a distribution that is a bijector f applied to N(0, I): eps [..., B, L] -> z [..., B, L]."""
-    return distribution.bijector.forward(eps)
+    """z = f(eps) for a distribution that is (a chain of) bijectors f applied to N(0, I): eps [..., B, L] -> z.
+
+    Nested TransformedDistributions (a flow on top of a diagonal Gaussian, itself N(0, I) shifted and scaled) are
+    unwound to their standard-normal base.
+    """
+    if is_transformed(distribution):
+        return distribution.bijector.forward(reparameterize(distribution.distribution, eps))
+    return eps
+
+
+def is_transformed(distribution):
+    """Whether a distribution is a bijector applied to another one. TFP returns a private base class of
+    tfd.TransformedDistribution when the bijector is not a CompositeTensor (as our planar and radial flows), so an
+    isinstance check would miss it."""
+    return hasattr(distribution, "bijector") and hasattr(distribution, "distribution")
 
 
 def kl_per_dimension(posterior, prior):

@@ -1,9 +1,12 @@
-"""The Gaussian VAE (Kingma & Welling 2014; Rezende et al. 2014) with beta, KL warm-up, free bits and the IWAE bound.
+"""The VAE (Kingma & Welling 2014; Rezende et al. 2014) with beta, KL warm-up, free bits and the IWAE bound.
 
-    q(z|x) = N(z; mu(x), diag sigma(x)^2)     p(z) = N(0, I)     p(x|z) from tfvae/distributions/likelihoods.py
+    q(z|x): a diagonal Gaussian, optionally followed by planar, radial or IAF flow steps (posteriors.py)
+    p(z):   N(0, I), a learned mixture, or a RealNVP or MAF flow (priors.py)
+    p(x|z): Bernoulli, Gaussian or a discretized logistic mixture (likelihoods.py)
 
 All distributions are built in `posterior`, `prior` and `observation`, fresh from the current weights on every call.
-Variants override one of these (or `log_weights`), not the training step.
+The rate is the analytic KL when q and p are a diagonal Gaussian and N(0, I), and its Monte Carlo form otherwise.
+Variants override one of these methods, not the training step.
 
 Randomness is a pure function of (config.seed, step): the reparameterization noise for the *global* batch is drawn
 from a stateless seed and each replica takes its own slice, so 1 or N replicas, and a resumed run, draw the same noise
@@ -19,6 +22,8 @@ from tfvae import objectives
 from tfvae.config import ModelConfig
 from tfvae.distributions import latents
 from tfvae.distributions.likelihoods import make_likelihood
+from tfvae.distributions.posteriors import Posterior, point
+from tfvae.distributions.priors import Prior
 from tfvae.nets import make_decoder, make_encoder
 
 MODEL_STREAM = 2  # folded into stateless seeds so model noise is independent of data noise
@@ -46,19 +51,26 @@ class VAE(keras.Model):
     def __init__(self, config, **kwargs):
         super().__init__(**kwargs)
         self.config = config if isinstance(config, ModelConfig) else ModelConfig(**config)
-        self.likelihood = make_likelihood(self.config)
-        self.encoder = make_encoder(self.config, 2 * self.config.latent_dim)
+        c = self.config
+        self.likelihood = make_likelihood(c)
+        self.latent_posterior = Posterior(c.posterior, c.latent_dim, c.flow_steps, c.flow_width, name="posterior")
+        self.latent_prior = Prior(c.prior, c.latent_dim, c.prior_steps, c.flow_width, c.mog_components, name="prior")
+        self.encoder = make_encoder(c, self.latent_posterior.num_features)
         self.decoder = make_decoder(self.config, self.config.input_shape[-1] * self.likelihood.params_per_channel)
         self.trackers = [keras.metrics.Mean(name) for name in TERMS]
 
     # --- the distributions -------------------------------------------------------------------------------------
     def posterior(self, x):
         """q(z|x): batch [B], event [L]."""
-        return latents.diagonal_gaussian(self.encoder(self.encoder_input(x)))
+        return self.latent_posterior.distribution(self.encoder(self.encoder_input(x)))
+
+    def posterior_base(self, x):
+        """The Gaussian q0(z|x) before the posterior's flow steps (q(z|x) itself for --posterior=diag)."""
+        return self.latent_posterior.base(self.encoder(self.encoder_input(x)))
 
     def prior(self):
         """p(z): event [L]."""
-        return latents.standard_normal(self.config.latent_dim)
+        return self.latent_prior.distribution()
 
     def observation(self, z, x=None, training=False):
         """p(x|z): z [..., L] -> batch [...], event [H, W, C]."""
@@ -73,10 +85,10 @@ class VAE(keras.Model):
         """log p(x|z), log q(z|x), log p(z), each [k, B], for z = reparameterize(q, eps) with eps [k, B, L]; and the
         analytic KL per dimension [B, L] (None where there is no closed form)."""
         q, p = self.posterior(x), self.prior()
-        z = latents.reparameterize(q, eps)  # [k, B, L]
+        z, log_q = latents.sample_and_log_prob(q, eps)  # [k, B, L], [k, B]
         log_px = self.observation(z, x, training).log_prob(x)  # [k, B]
-        kl = latents.kl_per_dimension(q, p)  # [B, L]
-        return log_px, q.log_prob(z), p.log_prob(z), kl
+        kl = latents.kl_per_dimension(q, p) if self.config.analytic_kl else None  # [B, L]
+        return log_px, log_q, p.log_prob(z), kl
 
     def terms(self, x, eps, training=False):
         """Named per-example terms [B] (tfvae/objectives.py) and the training loss [B] as `objective`."""
@@ -106,9 +118,13 @@ class VAE(keras.Model):
         return z, self.decode(z)
 
     # --- Keras -------------------------------------------------------------------------------------------------
+    def encode(self, x):
+        """A deterministic latent [B, L] for images x: E[q(z|x)], or the flow applied to the base mean for flows."""
+        return point(self.posterior(x))
+
     def call(self, x):
-        """The reconstruction: the mean of p(x|z) at z = E[q(z|x)]; [B, H, W, C]."""
-        return self.decode(self.posterior(x).mean())
+        """The reconstruction: the mean of p(x|z) at z = encode(x); [B, H, W, C]."""
+        return self.decode(self.encode(x))
 
     def train_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
@@ -142,9 +158,9 @@ class VAE(keras.Model):
         return list(self.trackers)
 
     def build(self, input_shape=None):
-        """Creates every weight by one pass of a zero image through encoder and decoder."""
+        """Creates every weight by one pass of a zero image through every network."""
         x = tf.zeros([1, *self.config.input_shape])
-        self.likelihood.mean(self.decoder(self.posterior(x).mean()))
+        self.log_densities(x, tf.zeros([1, 1, self.config.latent_dim]))
         self.built = True
 
     def get_config(self):

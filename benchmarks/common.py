@@ -1,0 +1,59 @@
+"""What the benchmark scripts share: train one config on a data set, time it, evaluate it."""
+
+import os
+import platform
+import tempfile
+import time
+
+import keras
+import tensorflow as tf
+
+from tfvae import data as data_lib
+from tfvae import evaluation, training
+from tfvae.config import TrainConfig
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self.start)
+
+
+def train_and_evaluate(model_config, data, epochs, num_samples, surgery=0):
+    """Trains model_config for `epochs` (batch 128, Adam 1e-3) and evaluates it on the test split.
+
+    Throughput is images per epoch over the median epoch time from epoch 2 on (compilation excluded, robust to
+    passing slow-downs of a shared machine); the mean-based figure and wall times are returned too.
+    """
+    train_config = TrainConfig(batch_size=128, epochs=epochs, learning_rate=1e-3)
+    timer = EpochTimer()
+    with tempfile.TemporaryDirectory() as model_dir:
+        start = time.perf_counter()
+        model = training.train(model_config, train_config, data, model_dir, verbose=0, validate=False,
+                               callbacks=[timer])
+        wall = time.perf_counter() - start
+    per_epoch = data_lib.steps_per_epoch(len(data.x_train), 128) * 128
+    steady = sorted(timer.times[1:] or timer.times)
+    pixels, seed = model_config.pixels, model_config.seed
+    test_images = data_lib.prepare(data.x_test, pixels, seed, False)
+    test = data_lib.eval_dataset(test_images, 100, pixels, seed)
+    start = time.perf_counter()
+    results = evaluation.evaluate(model, test, num_samples, seed)
+    if surgery:
+        prepared = tf.concat(list(test), 0).numpy()
+        results["elbo_surgery"] = evaluation.elbo_surgery(model, prepared, surgery, seed)
+    results.update(epochs=epochs, images_per_s=per_epoch / steady[len(steady) // 2],
+                   images_per_s_mean=per_epoch * len(steady) / sum(steady), epoch_s=timer.times,
+                   train_wall_s=wall, eval_wall_s=time.perf_counter() - start, pixels=pixels,
+                   params=int(sum(v.numpy().size for v in model.trainable_variables)))
+    return results
+
+
+def machine():
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}"
