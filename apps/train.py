@@ -82,6 +82,7 @@ def main(argv):
 
     distribute.split_cpu(FLAGS.cpu_devices)
     FLAGS.dataset = FLAGS.dataset or "mnist_offline"
+    configs(shape=(1, 1, 1))  # every flag checked before any data is read (the image shape comes from the data)
     data = common.load_data(FLAGS.dataset, FLAGS.image_size, FLAGS.channels)
     model_config, train_config = configs(data.shape)
     strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)

@@ -94,3 +94,15 @@ def test_evaluate_rejects_a_directory_without_model(tmp_path):
 def test_evaluate_rejects_non_positive_samples(tmp_path):
     with flagsaver.flagsaver(model_dir=str(tmp_path), num_samples=0), pytest.raises(SystemExit, match="--num_samples"):
         evaluate_app.main(["evaluate"])
+
+
+def test_bad_flags_are_reported_before_the_data_is_read(tmp_path, monkeypatch):
+    from apps import common  # pylint: disable=g-import-not-at-top
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data was read before the flags were checked")
+
+    monkeypatch.setattr(common, "load_data", no_data)
+    with flagsaver.flagsaver(model_dir=str(tmp_path / "x"), posterior="radial", flow_steps=0), \
+            pytest.raises(SystemExit, match="--flow_steps"):
+        train_app.main(["train"])
