@@ -40,7 +40,9 @@ def table(results):
         rows[5:5] = [
             (f"  mutual information I[x; z] ({surgery['num_z']} draws)",
              f"{surgery['mutual_information']:.2f} nats (at most log N = {surgery['mutual_information_cap']:.2f})"),
-            ("  marginal KL(q_agg || p)", f"{surgery['marginal_kl']:.2f} nats"),
+            ("  marginal KL(q_agg || p)", f"{surgery['marginal_kl']:.2f} nats"
+             + (f" ({surgery['overflowed_pairs']:.1%} of (z, x) pairs overflowed: taken as q = 0)"
+                if surgery["overflowed_pairs"] else "")),
         ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

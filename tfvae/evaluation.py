@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfvae import objectives
-from tfvae.distributions.latents import reparameterize
+from tfvae.distributions.latents import sample_and_log_prob
 from tfvae.distributions.likelihoods import bits_per_dim
 from tfvae.models.vae import stateless_seed
 
@@ -103,13 +103,23 @@ def elbo_surgery(model, images, num_z=500, seed=0, chunk=20):
     picked = np.linspace(0, n - 1, min(num_z, n)).round().astype(np.int64)
     q_own = model.latent_posterior.distribution(tf.gather(features, picked))  # batch [M]
     eps = tf.random.stateless_normal([1, len(picked), model.config.latent_dim], seed=stateless_seed(seed, -3))
-    z = reparameterize(q_own, eps)[0]  # [M, L]
-    log_q_own, log_p = q_own.log_prob(z), model.prior().log_prob(z)  # [M]
-    log_q_agg = []
+    z, log_q_own = (t[0] for t in sample_and_log_prob(q_own, eps))  # [M, L], [M]: along the sampling path
+    log_p = model.prior().log_prob(z)  # [M]
+    log_q_agg, overflowed = [], 0
     for i in range(0, len(picked), chunk):
         block = z[i:i + chunk]  # [c, L] -> every (z_i, x_n) pair [c, N, L]
         pairs = tf.broadcast_to(block[:, None, :], [block.shape[0], n, model.config.latent_dim])
-        log_q_agg.append(tf.reduce_logsumexp(q_all.log_prob(pairs), 1) - np.log(n))  # [c]
+        log_q = q_all.log_prob(pairs)  # [c, N]
+        # Far from q(.|x_n) the inverse of a flow can overflow (IAF divides by its gates, which may be near 0): such
+        # a pair has vanishing density and counts as log q = -inf; how many did is reported. Each z_i's own term
+        # (n = i) is the exact value from the sampling path, which needs no inverse.
+        finite = tf.math.is_finite(log_q)
+        overflowed += int(tf.reduce_sum(tf.cast(~finite, tf.int32)))
+        log_q = tf.where(finite, log_q, -np.inf)
+        rows = tf.range(block.shape[0], dtype=tf.int64)
+        own = tf.stack([rows, tf.constant(picked[i:i + chunk])], 1)  # [c, 2]: (row, column of z_i's own image)
+        log_q = tf.tensor_scatter_nd_update(log_q, own, log_q_own[i:i + chunk])
+        log_q_agg.append(tf.reduce_logsumexp(log_q, 1) - np.log(n))  # [c]
     log_q_agg = tf.concat(log_q_agg, 0)
     return {
         "num_z": int(len(picked)),
@@ -117,4 +127,5 @@ def elbo_surgery(model, images, num_z=500, seed=0, chunk=20):
         "mutual_information": float(tf.reduce_mean(log_q_own - log_q_agg)),
         "marginal_kl": float(tf.reduce_mean(log_q_agg - log_p)),
         "mutual_information_cap": float(np.log(n)),
+        "overflowed_pairs": overflowed / (len(picked) * n),
     }
