@@ -35,11 +35,12 @@ def test_analytic_kl_matches_monte_carlo():
     assert np.all(np.abs(mc - analytic) < 4 * stderr), (mc, analytic, stderr)
 
 
-def test_reparameterize_is_loc_plus_scale_times_eps():
+def test_sample_and_log_prob_is_loc_plus_scale_times_eps_with_its_density():
     q = latents.diagonal_gaussian(random_params([2, 6], seed=2))  # B = 2, L = 3
     eps = random_params([5, 2, 3], seed=3)
-    z = latents.reparameterize(q, eps)
+    z, log_q = latents.sample_and_log_prob(q, eps)
     np.testing.assert_allclose(z.numpy(), q.mean().numpy() + q.stddev().numpy() * eps.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(log_q.numpy(), q.log_prob(z).numpy(), rtol=1e-5)
 
 
 def test_bernoulli_log_prob_equals_closed_form():

@@ -24,6 +24,7 @@ CASES = [
 
 
 def make(case, shape=(6, 10, 1)):
+    keras.utils.set_random_seed(0)
     model = VAE(ModelConfig(input_shape=shape, latent_dim=2, **case))
     model.build(None)
     return model
@@ -49,7 +50,9 @@ def test_every_weight_is_trainable_and_changes_after_one_step(case):
     before = [v.numpy().copy() for v in model.trainable_variables]
     model.train_on_batch(one_batch(model))
     for v, old in zip(model.trainable_variables, before):
-        assert not np.allclose(v.numpy(), old), f"{v.path} did not change after a step"
+        # Any change counts: flow networks start near the identity (small last layers), so early layers move little,
+        # but a weight outside the gradient's reach would stay bit-for-bit the same.
+        assert not np.array_equal(v.numpy(), old), f"{v.path} did not change after a step"
 
 
 def test_expected_weight_count_for_mlp():

@@ -13,8 +13,8 @@ SCALE_FLOOR = 1e-4
 def diagonal_gaussian(params):
     """q(z|x) = N(loc, diag(scale^2)) from encoder features [..., 2L] = [loc, raw scale]; event shape [L].
 
-    It is a TransformedDistribution of N(0, I) by z = loc + scale * eps, so `reparameterize` can draw from it with
-    noise made elsewhere (see tfvae/models/vae.py).
+    It is a TransformedDistribution of N(0, I) by z = loc + scale * eps, so `sample_and_log_prob` can draw from it
+    with noise made elsewhere (see tfvae/models/vae.py).
     """
     loc, raw = tf.split(params, 2, axis=-1)
     return tfd.MultivariateNormalDiag(loc=loc, scale_diag=tf.nn.softplus(raw) + SCALE_FLOOR)
@@ -26,7 +26,8 @@ def standard_normal(latent_dim):
 
 
 def sample_and_log_prob(distribution, eps):
-    """z = reparameterize(distribution, eps) and log q(z) [..., B] along the sampling path, by the change of variables
+    """z = f(eps) for a distribution that is (a chain of) bijectors f applied to N(0, I), and log q(z) [..., B] along
+    the sampling path, by the change of variables
 
         log q(z_K) = log q_0(z_0) - sum_k log |det dz_k / dz_(k-1)|,
 
@@ -37,17 +38,6 @@ def sample_and_log_prob(distribution, eps):
         bijector = distribution.bijector
         return bijector.forward(x), log_prob - bijector.forward_log_det_jacobian(x, event_ndims=1)
     return eps, distribution.log_prob(eps)
-
-
-def reparameterize(distribution, eps):
-    """z = f(eps) for a distribution that is (a chain of) bijectors f applied to N(0, I): eps [..., B, L] -> z.
-
-    Nested TransformedDistributions (a flow on top of a diagonal Gaussian, itself N(0, I) shifted and scaled) are
-    unwound to their standard-normal base.
-    """
-    if is_transformed(distribution):
-        return distribution.bijector.forward(reparameterize(distribution.distribution, eps))
-    return eps
 
 
 def is_transformed(distribution):

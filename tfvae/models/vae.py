@@ -56,7 +56,7 @@ class VAE(keras.Model):
         self.latent_posterior = Posterior(c.posterior, c.latent_dim, c.flow_steps, c.flow_width, name="posterior")
         self.latent_prior = Prior(c.prior, c.latent_dim, c.prior_steps, c.flow_width, c.mog_components, name="prior")
         self.encoder = make_encoder(c, self.latent_posterior.num_features)
-        self.decoder = make_decoder(self.config, self.config.input_shape[-1] * self.likelihood.params_per_channel)
+        self.decoder = make_decoder(c, c.input_shape[-1] * self.likelihood.params_per_channel)
         self.trackers = [keras.metrics.Mean(name) for name in TERMS]
 
     # --- the distributions -------------------------------------------------------------------------------------
@@ -82,7 +82,7 @@ class VAE(keras.Model):
 
     # --- the bound -----------------------------------------------------------------------------------------------
     def log_densities(self, x, eps, training=False):
-        """log p(x|z), log q(z|x), log p(z), each [k, B], for z = reparameterize(q, eps) with eps [k, B, L]; and the
+        """log p(x|z), log q(z|x), log p(z), each [k, B], for z = f(eps) drawn from q with noise eps [k, B, L]; and the
         analytic KL per dimension [B, L] (None where there is no closed form)."""
         q, p = self.posterior(x), self.prior()
         z, log_q = latents.sample_and_log_prob(q, eps)  # [k, B, L], [k, B]
