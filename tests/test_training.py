@@ -45,12 +45,17 @@ def test_killed_app_resumes_from_last_checkpoint(tmp_path, tiny_npz):
     env = {**os.environ, "PYTHONPATH": ROOT}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoints = os.path.join(model_dir, training.CHECKPOINT_DIR)
+
+    def latest_step():  # the CheckpointManager names the state file last, so this only sees complete checkpoints
+        path = training.tf.train.latest_checkpoint(checkpoints) if os.path.isdir(checkpoints) else None
+        return int(path.rsplit("-", 1)[1]) if path else 0
+
     deadline = time.time() + 120
-    while time.time() < deadline and not (os.path.isdir(checkpoints) and len(os.listdir(checkpoints)) >= 3):
+    while time.time() < deadline and latest_step() < 16:  # at least two epochs done
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    killed_at = int(os.path.basename(training.tf.train.latest_checkpoint(checkpoints)).split("-")[1])
+    killed_at = latest_step()
     assert killed_at > 0 and killed_at % 8 == 0  # checkpoints fall on epoch ends (64 images / 8 per batch)
     again = [arg.replace("--epochs=400", f"--epochs={killed_at // 8 + 1}") for arg in command]
     result = subprocess.run(again, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -1,0 +1,4 @@
+"""Image restoration with patch priors: patch extraction (patches), a Gaussian mixture prior (gmm), EPLL (epll)."""
+
+from tfvae.restoration.epll import epll
+from tfvae.restoration.gmm import PatchGMM

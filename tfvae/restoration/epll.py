@@ -1,0 +1,95 @@
+"""EPLL denoising by half-quadratic splitting (Zoran & Weiss 2011), for any patch prior.
+
+With y the noisy image (white Gaussian noise of standard deviation sigma), P_i the extraction of patch i
+(tfvae.restoration.patches) and p a prior over patches, EPLL minimizes
+
+    lambda / 2 ||x - y||^2 - sum_i log p(P_i x)
+
+by splitting: auxiliary patches z_i and a weight beta that grows along a schedule,
+
+    min_{x, z} lambda / 2 ||x - y||^2 + sum_i [beta / 2 ||P_i x - z_i||^2 - log p(z_i)],
+
+alternating two steps for each beta:
+
+  z-step: z_i = argmax_z log p(z) - beta / 2 ||P_i x - z||^2, the MAP of a patch seen through Gaussian noise of
+          variance 1 / beta: prior.denoise_patches(P_i x - dc_i, beta^-1/2) + dc_i, the patch mean dc_i kept as is
+          (the priors are over DC-removed patches).
+  x-step: the quadratic in x is minimal where lambda (x - y) + beta sum_i P_i^T (P_i x - z_i) = 0. Each P_i^T P_i is
+          a diagonal 0/1 mask, so sum_i P_i^T P_i = diag(c) with the cover count c = P^T 1, and sum_i P_i^T z_i = c Z
+          with Z = P^T z / c the average of the patches. Per pixel:
+
+              x = (lambda y + beta c Z) / (lambda + beta c)
+
+          c = D = p * p away from the borders with stride 1 (the paper's form), fewer patches cover border pixels.
+
+Settings of the paper: lambda = D / sigma^2, beta = (1 / sigma^2) * [1, 4, 8, 16, 32], sigma on the [0, 1] scale.
+
+The prior protocol: any object with `denoise_patches(patches [N, D], noise_sigma) -> [N, D]`, the MAP (or an
+approximation of it) of DC-removed patches under N(0, noise_sigma^2 I) noise, on the [0, 1] scale of 8-bit images
+divided by 255 (tfvae.restoration.gmm.PatchGMM is one). Priors also provide `log_prob(patches) -> [N]`, which the
+splitting itself does not call.
+"""
+
+import numbers
+
+import tensorflow as tf
+
+from tfvae.restoration import patches as patch_ops
+
+BETAS = (1.0, 4.0, 8.0, 16.0, 32.0)  # Zoran & Weiss 2011: beta = (1 / sigma^2) * BETAS
+
+
+def quadratic_step(noisy, average, count, lam, beta):
+    """The x-step: argmin_x lambda / 2 ||x - y||^2 + beta / 2 sum_i ||P_i x - z_i||^2, per pixel.
+
+    noisy y, average Z = P^T z / c and count c = P^T 1, all [H, W]: x = (lambda y + beta c Z) / (lambda + beta c).
+    """
+    return (lam * noisy + beta * count * average) / (lam + beta * count)
+
+
+def check_sigma(sigma):
+    """Raise ValueError unless sigma is a positive finite number; a scalar tensor gets a run-time assertion instead."""
+    if tf.is_tensor(sigma):
+        if sigma.shape.rank != 0:
+            raise ValueError(f"sigma must be a scalar, got shape {sigma.shape}")
+        tf.debugging.assert_positive(sigma, message="sigma must be positive")
+    elif not isinstance(sigma, numbers.Real) or not 0 < sigma < float("inf"):
+        raise ValueError(f"sigma must be a positive number, got {sigma!r}")
+
+
+def epll(noisy, sigma, prior, patch_size=8, betas=None, stride=1, value_range=(0.0, 1.0)):
+    """Denoise a grey image [H, W] by EPLL with a patch prior; returns float32 [H, W] clipped to value_range.
+
+    noisy: float [H, W], values in value_range (lo, hi), which is mapped to the prior's [0, 1] scale and back.
+    sigma: the noise standard deviation on the scale of value_range (25 / 255 for sigma 25 of 8-bit images in [0, 1]),
+        a number or a scalar tensor.
+    prior: a patch prior with denoise_patches (the module's protocol) over p * p DC-removed patches.
+    betas: the schedule as multiples of 1 / sigma^2 (sigma on the [0, 1] scale); None gives (1, 4, 8, 16, 32).
+    stride: the patch grid's step; 1 is the paper, larger strides trade quality for speed.
+    """
+    noisy = tf.convert_to_tensor(noisy)
+    patch_ops.check_image(noisy, patch_size, stride)
+    if noisy.shape.rank != 2:
+        raise ValueError(f"epll takes a grey image [H, W], got shape {noisy.shape}; denoise colour channels one by one")
+    check_sigma(sigma)
+    sigma = tf.cast(sigma, tf.float32) if tf.is_tensor(sigma) else float(sigma)
+    lo, hi = value_range
+    if not hi > lo:
+        raise ValueError(f"value_range must be (lo, hi) with hi > lo, got {value_range!r}")
+    multiples = BETAS if betas is None else tuple(betas)
+    if not multiples or min(multiples) <= 0:
+        raise ValueError(f"betas must be positive multiples of 1 / sigma^2, got {betas!r}")
+
+    noisy = (tf.cast(noisy, tf.float32) - lo) / (hi - lo)  # the prior's [0, 1] scale; float32 from here on
+    sigma = sigma / (hi - lo)
+    dim = patch_size * patch_size
+    lam = dim / sigma ** 2
+    count = patch_ops.cover_count(noisy.shape, patch_size, stride)  # c [H, W]
+    estimate = noisy
+    for multiple in multiples:  # a handful of splitting steps; each is vectorized over all patches
+        beta = multiple / sigma ** 2
+        centered, dc = patch_ops.remove_dc(patch_ops.extract(estimate, patch_size, stride))  # [N, D], [N, 1]
+        clean = patch_ops.add_dc(prior.denoise_patches(centered, beta ** -0.5), dc)
+        average = patch_ops.adjoint(clean, noisy.shape, patch_size, stride) / count  # Z [H, W]
+        estimate = quadratic_step(noisy, average, count, lam, beta)
+    return tf.clip_by_value(estimate * (hi - lo) + lo, lo, hi)

@@ -1,0 +1,104 @@
+"""Overlapping image patches: extraction P, its adjoint P^T, averaging back, and the per-patch mean (DC).
+
+For an image x [H, W] (or [H, W, C]) and a p x p patch grid with stride s, extraction is the linear map
+
+    P x = [P_1 x; ...; P_N x]        patches [N, D], D = p * p * C, N = (#patch rows) * (#patch columns)
+
+where P_i selects the pixels of patch i, in tf.image.extract_patches order (row, column, channel). Patch rows start
+at 0, s, 2s, ... and always also at H - p (likewise for columns), so every pixel is covered even when s does not
+divide H - p. The adjoint P^T z = sum_i P_i^T z_i adds each patch back at its place; P^T 1 = c is the cover count
+(c = p * p / s^2 away from the borders, fewer at them), and averaging is Z = P^T z / c, so averaging P x gives x back.
+"""
+
+import tensorflow as tf
+
+
+def check_image(image, patch_size, stride=1):
+    """Raise ValueError unless image is a float [H, W] or [H, W, C] tensor with H, W >= patch_size >= 1, stride >= 1."""
+    if not image.dtype.is_floating:
+        raise ValueError(f"image must be a float tensor (values in its value range), got dtype {image.dtype.name}; "
+                         "convert integer pixels first, e.g. tf.image.convert_image_dtype")
+    check_shape(image.shape, patch_size, stride)
+
+
+def check_shape(image_shape, patch_size, stride=1):
+    """Raise ValueError unless image_shape is [H, W] or [H, W, C] with H, W >= patch_size >= 1, and stride >= 1."""
+    if not isinstance(patch_size, int) or patch_size < 1:
+        raise ValueError(f"patch_size must be a positive integer, got {patch_size!r}")
+    if not isinstance(stride, int) or stride < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride!r}")
+    image_shape = tf.TensorShape(image_shape)
+    if image_shape.rank not in (2, 3):
+        raise ValueError(f"image must be [H, W] or [H, W, C], got shape {image_shape}")
+    height, width = image_shape[0], image_shape[1]
+    if (height is not None and height < patch_size) or (width is not None and width < patch_size):
+        raise ValueError(f"image is {height}x{width}, smaller than the {patch_size}x{patch_size} patch")
+
+
+def _starts(size, patch_size, stride):
+    """Patch start offsets along one axis [n]: 0, s, 2s, ... <= size - p, and size - p itself."""
+    last = size - patch_size
+    return tf.unique(tf.concat([tf.range(0, last + 1, stride), [last]], 0)).y  # unique keeps the sorted order
+
+
+def extract(image, patch_size, stride=1):
+    """All p x p patches of image [H, W] or [H, W, C] with stride s -> patches [N, p * p * C] (P x)."""
+    image = tf.convert_to_tensor(image)
+    check_image(image, patch_size, stride)
+    return _extract(image, patch_size, stride)
+
+
+def _extract(image, patch_size, stride):
+    """extract without the checks, for any numeric dtype (the pixel index below is int32)."""
+    grid = image[None] if image.shape.rank == 3 else image[None, :, :, None]  # [1, H, W, C]
+    patches = tf.image.extract_patches(grid, [1, patch_size, patch_size, 1], [1, 1, 1, 1], [1, 1, 1, 1],
+                                       "VALID")[0]  # [H - p + 1, W - p + 1, D]
+    if stride > 1:  # keep the rows and columns of the strided grid (the last one included)
+        shape = tf.shape(image)
+        patches = tf.gather(patches, _starts(shape[0], patch_size, stride), axis=0)
+        patches = tf.gather(patches, _starts(shape[1], patch_size, stride), axis=1)  # [rows, cols, D]
+    return tf.reshape(patches, [-1, patches.shape[-1]])
+
+
+def _pixel_index(image_shape, patch_size, stride):
+    """The flat pixel index of every patch entry [N, D]: P x = gather(flatten(x), index)."""
+    return _extract(tf.reshape(tf.range(image_shape.num_elements()), image_shape), patch_size, stride)
+
+
+def adjoint(patches, image_shape, patch_size, stride=1):
+    """P^T z: patches [N, D] added back at their places -> image [H, W] or [H, W, C] (image_shape)."""
+    image_shape = tf.TensorShape(image_shape)
+    check_shape(image_shape, patch_size, stride)
+    if not image_shape.is_fully_defined():
+        raise ValueError(f"adjoint needs a fully known image shape, got {image_shape}")
+    index = _pixel_index(image_shape, patch_size, stride)  # [N, D]
+    sums = tf.math.unsorted_segment_sum(tf.reshape(patches, [-1]), tf.reshape(index, [-1]),
+                                        image_shape.num_elements())
+    return tf.reshape(sums, image_shape)
+
+
+def cover_count(image_shape, patch_size, stride=1, dtype=tf.float32):
+    """c = P^T 1: how many patches cover each pixel, [H, W] or [H, W, C]; p * p / s^2 away from the borders."""
+    image_shape = tf.TensorShape(image_shape)
+    patches = extract(tf.zeros(image_shape, dtype), patch_size, stride)
+    return adjoint(tf.ones_like(patches), image_shape, patch_size, stride)
+
+
+def average(patches, image_shape, patch_size, stride=1):
+    """Z = P^T z / c: overlapping patches [N, D] averaged back into an image [H, W] or [H, W, C].
+
+    Every pixel is covered (c >= 1), so average(extract(x)) == x exactly up to float rounding of the mean.
+    """
+    count = cover_count(image_shape, patch_size, stride, patches.dtype)
+    return adjoint(patches, image_shape, patch_size, stride) / count
+
+
+def remove_dc(patches):
+    """Patches [N, D] -> (centered [N, D], dc [N, 1]): the per-patch mean removed, as the patch priors expect."""
+    dc = tf.reduce_mean(patches, axis=-1, keepdims=True)
+    return patches - dc, dc
+
+
+def add_dc(centered, dc):
+    """The inverse of remove_dc: centered [N, D] + dc [N, 1] -> patches [N, D]."""
+    return centered + dc
