@@ -1,4 +1,3 @@
 """Image restoration with patch priors: patch extraction (patches), a Gaussian mixture prior (gmm), EPLL (epll)."""
 
-from tfvae.restoration.epll import epll
-from tfvae.restoration.gmm import PatchGMM
+from tfvae.restoration import epll, gmm, patches

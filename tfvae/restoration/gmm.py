@@ -118,7 +118,7 @@ def _seed_lines(patches, components, seed):
     distance = norms  # to no line yet
     lines = []
     for k in range(components):  # initialisation only: K draws, each vectorized over the patches
-        logits = tf.math.log(tf.maximum(distance, TINY_COUNT))[None]  # the floor keeps an all-zero set drawable
+        logits = tf.math.log(tf.maximum(distance, 1e-30))[None]  # the floor: rounding and all-zero sets stay drawable
         index = tf.random.stateless_categorical(logits, 1, seed=[seed, k])[0, 0]
         line = tf.math.l2_normalize(patches[index])
         lines.append(line)
