@@ -17,6 +17,7 @@ FLAGS = flags.FLAGS
 MODEL_DEFAULTS = config_lib.ModelConfig()
 TRAIN_DEFAULTS = config_lib.TrainConfig()
 
+flags.DEFINE_enum("model", MODEL_DEFAULTS.model, config_lib.MODELS, "model family")
 flags.DEFINE_enum("architecture", MODEL_DEFAULTS.architecture, config_lib.ARCHITECTURES, "encoder/decoder family")
 flags.DEFINE_list("hidden_units", None, "mlp: hidden layer widths; conv: channels per resolution "
                   f"(default {config_lib.DEFAULT_HIDDEN})")
@@ -54,7 +55,7 @@ flags.DEFINE_bool("export", True, "write the SavedModel after training")
 def configs(shape):
     """ModelConfig and TrainConfig from the flags and the data's image shape."""
     model_config = config_lib.ModelConfig(
-        input_shape=shape, architecture=FLAGS.architecture, latent_dim=FLAGS.latent_dim,
+        model=FLAGS.model, input_shape=shape, architecture=FLAGS.architecture, latent_dim=FLAGS.latent_dim,
         hidden_units=None if FLAGS.hidden_units is None else [_int("hidden_units", u) for u in FLAGS.hidden_units],
         likelihood=FLAGS.likelihood, pixels=FLAGS.pixels or "", gaussian_scale=FLAGS.gaussian_scale,
         num_mixtures=FLAGS.num_mixtures, beta=FLAGS.beta, warmup_steps=FLAGS.warmup_steps,

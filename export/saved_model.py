@@ -32,6 +32,11 @@ METADATA_FILE = "assets.extra/tfvae_metadata.json"
 
 
 def signatures(model):
+    """name -> (function, input signature) for every endpoint of `model`, by its family (config.model)."""
+    return SIGNATURES[model.config.model](model)
+
+
+def vae_signatures(model):
     """name -> (function, input signature) for every endpoint of a VAE."""
     h, w, c = model.config.input_shape
     latent = model.config.latent_dim
@@ -65,6 +70,9 @@ def signatures(model):
     }
 
 
+SIGNATURES = {"vae": vae_signatures}  # ModelConfig.model -> its endpoints; the first is also serving_default
+
+
 def export_model(model, export_dir, metadata=None, overwrite=False):
     """Writes the SavedModel of `model` to export_dir atomically; returns export_dir."""
     export_dir = os.path.abspath(export_dir)
@@ -79,7 +87,7 @@ def export_model(model, export_dir, metadata=None, overwrite=False):
         for name, (fn, spec) in endpoints.items():  # the first endpoint also becomes serving_default
             archive.add_endpoint(name, fn, input_signature=spec)
         archive.write_out(os.path.join(tmp, "model"), verbose=False)
-        record = {"model_type": "vae", "config": model.get_config()["config"], "tfvae_version": tfvae.__version__,
+        record = {"model_type": model.config.model, "config": model.get_config()["config"], "tfvae_version": tfvae.__version__,
                   "signatures": list(endpoints), **(metadata or {})}
         os.makedirs(os.path.join(tmp, "model", os.path.dirname(METADATA_FILE)), exist_ok=True)
         with open(os.path.join(tmp, "model", METADATA_FILE), "w") as f:

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 
+MODELS = ("vae",)  # model families: tfvae.models.MODEL_CLASSES
 LIKELIHOODS = ("bernoulli", "gaussian", "logistic")
 PIXELS = ("dynamic_binary", "static_binary", "continuous", "dequantized", "8bit")
 ARCHITECTURES = ("conv", "mlp")
@@ -32,6 +33,7 @@ class ConfigError(ValueError):
 class ModelConfig:
     """What defines a VAE. Field names equal the flag names of `apps.train`."""
 
+    model: str = "vae"  # the model family (MODELS)
     input_shape: tuple = (28, 28, 1)  # [H, W, C] of one image
     architecture: str = "conv"  # conv (ResNet-style) or mlp
     hidden_units: tuple = None  # mlp: hidden widths (empty: linear); conv: channels per resolution; None: default
@@ -62,6 +64,7 @@ class ModelConfig:
         self.validate()
 
     def validate(self):
+        _require(self.model in MODELS, "model", f"must be one of {MODELS}, got {self.model!r}")
         _require(self.architecture in ARCHITECTURES, "architecture", f"must be one of {ARCHITECTURES}")
         _require(self.likelihood in LIKELIHOODS, "likelihood", f"must be one of {LIKELIHOODS}")
         _require(self.pixels in PIXELS_FOR_LIKELIHOOD[self.likelihood], "pixels",

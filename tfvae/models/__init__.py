@@ -2,7 +2,9 @@
 
 from tfvae.models.vae import VAE
 
+MODEL_CLASSES = {"vae": VAE}  # ModelConfig.model -> class; each takes the ModelConfig
+
 
 def make_model(config):
-    """The model for a ModelConfig."""
-    return VAE(config)
+    """The model for a ModelConfig: MODEL_CLASSES[config.model](config)."""
+    return MODEL_CLASSES[config.model](config)
