@@ -209,7 +209,7 @@ def test_epll_with_one_component_is_iterated_wiener_filtering(stride):
     covariance = random_spd(rng, p * p, 0.01)
     noisy = (rng.uniform(size=shape) + sigma * rng.normal(size=shape)).astype(np.float32)
     x, lam = noisy.astype(np.float64), p * p / stride ** 2 / sigma ** 2
-    for multiple in (1, 4, 8, 16, 32):
+    for multiple in (1, 2, 4, 8, 16, 32, 64):  # the default schedule
         beta = multiple / sigma ** 2
         wiener = covariance @ np.linalg.inv(covariance + np.eye(p * p) / beta)
         z = numpy_patches(x, p, stride)

@@ -1,3 +1,14 @@
-"""tfvae: variational autoencoders on TensorFlow, Keras 3 and TensorFlow Probability."""
+"""tfvae: variational autoencoders on TensorFlow, Keras 3 and TensorFlow Probability.
+
+`tfvae.denoise(image, sigma)` restores a noisy image with the shipped patch prior (tfvae/restoration/denoise.py).
+"""
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """The plain functions at the top level, imported when first used (so `import tfvae` stays light)."""
+    if name == "denoise":
+        from tfvae.restoration.denoise import denoise  # pylint: disable=g-import-not-at-top
+        return denoise
+    raise AttributeError(f"module 'tfvae' has no attribute {name!r}")

@@ -1,4 +1,6 @@
-"""Reading image files into uint8 arrays (PNG, JPEG, BMP, GIF, TIFF through Pillow)."""
+"""Reading image files into uint8 arrays and writing them back (PNG, JPEG, BMP, GIF, TIFF through Pillow)."""
+
+import os
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -12,6 +14,8 @@ HIGH_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 def read_image(path, channels=3):
     """An 8-bit image file -> uint8 [H, W, channels] (channels 1: grey, 3: RGB; alpha is dropped).
 
+    channels=None keeps what the file holds: [H, W, 1] when every pixel is grey (R = G = B), else [H, W, 3].
+
     Raises DataError for a missing or unreadable file and for 16-bit or floating-point images.
     """
     try:
@@ -20,8 +24,26 @@ def read_image(path, channels=3):
             if image.mode in HIGH_DEPTH_MODES:
                 raise DataError(f"{path} has {image.mode} pixels (16-bit or float); only 8-bit images are supported")
             pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
+            if channels is None and (pixels[..., :1] == pixels).all():
+                return pixels[..., :1]
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise DataError(f"{path} is not a readable image") from None
     return pixels[..., None] if channels == 1 else pixels
+
+
+def write_image(path, pixels):
+    """Writes uint8 [H, W] or [H, W, C] (C = 1 or 3) to path, in the format of its extension, atomically."""
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in IMAGE_EXTENSIONS:
+        raise DataError(f"{path}: unknown image extension; use one of {', '.join(IMAGE_EXTENSIONS)}")
+    pixels = np.asarray(pixels)
+    pixels = pixels[..., 0] if pixels.ndim == 3 and pixels.shape[-1] == 1 else pixels
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp{extension}")
+    try:
+        Image.fromarray(pixels).save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -5,16 +5,25 @@ Zoran & Weiss 2011, "From learning models of natural image patches to whole imag
     p(x) = sum_k pi_k N(x; 0, Sigma_k)        x: a patch with its mean removed [D], D = p * p, K components
 
 Each covariance is held with its eigendecomposition Sigma_k = V_k diag(l_k) V_k^T, computed once (one tf.linalg.eigh
-per parameter setting). Through it everything with an added noise variance s^2 is closed-form, with no inverse:
+per parameter setting). Through it everything with an added noise variance s^2 is closed-form:
 
-    log N(y; 0, Sigma_k + s^2 I) = -1/2 [D log 2 pi + sum_d log(l_kd + s^2) + sum_d (V_k^T y)_d^2 / (l_kd + s^2)]
+    log N(y; 0, Sigma_k + s^2 I) = -1/2 [D log 2 pi + sum_d log(l_kd + s^2) + y^T A_k y],
+        A_k = (Sigma_k + s^2 I)^-1 = V_k diag(1 / (l_k + s^2)) V_k^T
     Sigma_k (Sigma_k + s^2 I)^-1 y = V_k diag(l_k / (l_k + s^2)) V_k^T y        (the Wiener filter)
 
-Patches [N, D] go through in batches of max_floats / (max(K, D) * D) rows, which bounds the largest intermediates
-(the projections V_k^T y [batch, K, D], the chosen V_k [batch, D, D]) to max_floats floats each for any N.
+The quadratic forms of all K components are one matrix product with quadratic features: y^T A y is linear in the
+P = D (D + 1) / 2 products y_d y_e (d <= e), so with f(y) = [y_d y_e]_{d<=e} [N, P] and the packed precisions
+a_k = [A_dd, 2 A_de]_{d<e} [K, P], all Mahalanobis terms are f(y) a^T [N, K]. That costs N K D (D + 1) / 2
+multiply-adds, half of projecting every patch on every eigenbasis, with no [N, K, D] intermediate; the EM scatter
+sums sum_n r_nk y_n y_n^T are the same product transposed, r^T f(y) [K, P]. Only the chosen component's eigenbasis
+is applied to a patch (the Wiener filter, N D^2).
+
+Patches [N, D] go through in batches of max_floats / max(K, P) rows, which bounds the largest intermediates
+(the features [batch, P], the scores [batch, K], the chosen V_k [batch, D, D]) to about max_floats floats each.
 """
 
 import math
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -36,8 +45,39 @@ def as_patches(patches, dim=None):
 
 
 def _batch_size(components, dim, max_floats):
-    """Rows per batch so that [rows, K, D] and [rows, D, D] intermediates hold at most max_floats floats."""
-    return max(1, max_floats // (max(components, dim) * dim))
+    """Rows per batch so that [rows, P], [rows, K] and [rows, D, D] intermediates hold about max_floats floats."""
+    return max(1, max_floats // max(components, dim * dim))
+
+
+def _upper(dim):
+    """Flat indices into [D, D] of the entries d <= e, row by row [P], and whether each is off the diagonal [P]."""
+    rows, cols = np.triu_indices(dim)
+    return rows * dim + cols, rows != cols
+
+
+def quadratic_features(y):
+    """f(y) = [y_d y_e]_{d <= e}: patches [N, D] -> [N, P], P = D (D + 1) / 2, in the order of _upper.
+
+    Built from D products of slices (y_d times y_d..y_D-1), several times faster on CPUs than gathering the
+    upper triangle of the outer products.
+    """
+    return tf.concat([y[:, d:d + 1] * y[:, d:] for d in range(y.shape[-1])], axis=1)
+
+
+def pack_quadratic_forms(matrices):
+    """Symmetric A [K, D, D] -> a [K, P] with y^T A_k y = f(y) . a_k: the diagonal, and twice each d < e entry."""
+    dim = matrices.shape[-1]
+    index, off_diagonal = _upper(dim)
+    packed = tf.gather(tf.reshape(matrices, [-1, dim * dim]), index, axis=1)
+    return packed * np.where(off_diagonal, 2.0, 1.0).astype(np.float32)
+
+
+def unpack_symmetric(packed, dim):
+    """The inverse of taking [S_de]_{d <= e}: packed [K, P] -> symmetric S [K, D, D]."""
+    index, off_diagonal = _upper(dim)
+    upper = tf.scatter_nd(index[:, None], tf.transpose(packed), [dim * dim, packed.shape[0]])  # [D * D, K]
+    upper = tf.reshape(tf.transpose(upper), [-1, dim, dim])
+    return upper + tf.linalg.matrix_transpose(upper) - tf.linalg.diag(tf.linalg.diag_part(upper))
 
 
 def _batches(patches, batch_size):
@@ -55,53 +95,58 @@ def _map_batches(fn, patches, batch_size):
     return tf.reshape(out, tf.concat([[-1], tf.shape(out)[2:]], 0))[:tf.shape(patches)[0]]
 
 
-def _component_log_likelihoods(y, eigenvalues, eigenvectors, noise_variance):
-    """log N(y; 0, Sigma_k + s^2 I) [b, K] for y [b, D], and the projections V_k^T y [b, K, D]."""
+def _noisy_components(eigenvalues, eigenvectors, noise_variance):
+    """(packed precisions a [K, P] of Sigma_k + s^2 I, log-likelihood offsets [K]: -1/2 (D log 2 pi + log det))."""
     variances = eigenvalues + noise_variance  # [K, D]: the eigenvalues of Sigma_k + s^2 I
-    projections = tf.einsum("nd,kde->nke", y, eigenvectors)  # [b, K, D]
-    mahalanobis = tf.reduce_sum(tf.square(projections) / variances, -1)  # [b, K]
-    log_det = tf.reduce_sum(tf.math.log(variances), -1)  # [K]
-    dim = tf.cast(tf.shape(y)[-1], y.dtype)
-    return -0.5 * (dim * math.log(2 * math.pi) + log_det + mahalanobis), projections
+    precisions = tf.einsum("kde,ke,kfe->kdf", eigenvectors, 1.0 / variances, eigenvectors)
+    dim = eigenvalues.shape[-1]
+    offsets = -0.5 * (dim * math.log(2 * math.pi) + tf.reduce_sum(tf.math.log(variances), -1))
+    return pack_quadratic_forms(precisions), offsets
+
+
+def _log_likelihoods(features, packed_precisions, offsets):
+    """log N(y; 0, Sigma_k + s^2 I) [b, K] from f(y) [b, P]: offsets_k - 1/2 f(y) . a_k."""
+    return offsets - 0.5 * tf.matmul(features, packed_precisions, transpose_b=True)
 
 
 def _statistics(patches, batch_size, components, responsibilities):
-    """Sums over patches [N, D], in batches: counts [K], scatter sum_n r_nk y_n y_n^T [K, D, D], sum log p(y_n).
+    """Sums over patches [N, D], in batches: counts [K], packed scatter sum_n r_nk f(y_n) [K, P], sum log p(y_n).
 
-    responsibilities(y [b, D]) -> (r [b, K], log p(y) [b]); tf.foldl keeps one batch's intermediates at a time.
+    responsibilities(y [b, D], f(y) [b, P]) -> (r [b, K], log p(y) [b]); tf.foldl keeps one batch at a time.
     """
     batches, mask = _batches(patches, batch_size)
 
     def add(totals, batch):
         y, real = batch
-        r, log_evidence = responsibilities(y)
+        features = quadratic_features(y)
+        r, log_evidence = responsibilities(y, features)
         r = r * real[:, None]  # padding rows count for nothing
-        weighted = r[:, :, None] * y[:, None, :]  # [b, K, D]: no larger than the projections
-        return (totals[0] + tf.reduce_sum(r, 0), totals[1] + tf.einsum("nkd,ne->kde", weighted, y),
+        return (totals[0] + tf.reduce_sum(r, 0), totals[1] + tf.matmul(r, features, transpose_a=True),
                 totals[2] + tf.reduce_sum(log_evidence * real))
 
-    dim = tf.shape(patches)[1]
-    start = (tf.zeros([components]), tf.zeros(tf.stack([components, dim, dim])), tf.constant(0.0))
+    dim = patches.shape[1]
+    start = (tf.zeros([components]), tf.zeros([components, dim * (dim + 1) // 2]), tf.constant(0.0))
     return tf.foldl(add, (batches, mask), start)
 
 
-@tf.function(reduce_retracing=True)
+@tf.function
 def _em_statistics(patches, log_weights, eigenvalues, eigenvectors, batch_size):
     """E-step sums with the posterior responsibilities r_nk = pi_k N(y_n; 0, Sigma_k) / p(y_n)."""
+    packed, offsets = _noisy_components(eigenvalues, eigenvectors, 0.0)
 
-    def responsibilities(y):
-        joint = log_weights + _component_log_likelihoods(y, eigenvalues, eigenvectors, 0.0)[0]  # [b, K]
+    def responsibilities(y, features):
+        joint = log_weights + _log_likelihoods(features, packed, offsets)  # [b, K]
         log_evidence = tf.reduce_logsumexp(joint, -1)
         return tf.exp(joint - log_evidence[:, None]), log_evidence
 
     return _statistics(patches, batch_size, tf.shape(log_weights)[0], responsibilities)
 
 
-@tf.function(reduce_retracing=True)
+@tf.function
 def _assignment_statistics(patches, seeds, batch_size):
     """Sums with hard responsibilities: each patch to the seed line (unit vector in seeds [K, D]) nearest to it."""
 
-    def responsibilities(y):
+    def responsibilities(y, features):
         nearest = tf.argmax(tf.abs(tf.matmul(y, seeds, transpose_b=True)), -1)  # max |y . s| = min line distance
         return tf.one_hot(nearest, tf.shape(seeds)[0], dtype=y.dtype), tf.zeros(tf.shape(y)[:1], y.dtype)
 
@@ -126,12 +171,13 @@ def _seed_lines(patches, components, seed):
     return tf.stack(lines)
 
 
-def _m_step(counts, scatter, covariance_floor):
-    """M-step from the sums counts [K], scatter [K, D, D] -> log pi [K] (unnormalized), eigenvalues, eigenvectors.
+def _m_step(counts, packed_scatter, dim, covariance_floor):
+    """M-step from the sums counts [K], packed scatter [K, P] -> log pi [K] (unnormalized), eigenvalues, eigenvectors.
 
     pi_k = N_k / N; Sigma_k = V diag(max(l, floor)) V^T where S_k = scatter_k / N_k = V diag(l) V^T.
     """
     counts = tf.maximum(counts, TINY_COUNT)
+    scatter = unpack_symmetric(packed_scatter, dim)
     eigenvalues, eigenvectors = tf.linalg.eigh(scatter / counts[:, None, None])
     return tf.math.log(counts), tf.maximum(eigenvalues, covariance_floor), eigenvectors
 
@@ -149,6 +195,15 @@ class PatchGMM:
         eigenvalues, eigenvectors = tf.linalg.eigh(covariances)
         self.max_floats = max_floats
         self._assign(log_weights, eigenvalues, eigenvectors)
+
+    @classmethod
+    def from_eigendecomposition(cls, log_weights, eigenvalues, eigenvectors, max_floats=DEFAULT_MAX_FLOATS):
+        """The mixture with Sigma_k = V_k diag(l_k) V_k^T: eigenvalues [K, D], eigenvectors [K, D, D] (may be variables
+        read inside a tf.function, as in a SavedModel)."""
+        gmm = cls.__new__(cls)
+        gmm.max_floats = max_floats
+        gmm._assign(log_weights, tf.convert_to_tensor(eigenvalues), tf.convert_to_tensor(eigenvectors))
+        return gmm
 
     def _assign(self, log_weights, eigenvalues, eigenvectors):
         """Set the parameters from log pi [K] and Sigma_k = V_k diag(l_k) V_k^T (eigenvalues [K, D], V [K, D, D])."""
@@ -173,8 +228,10 @@ class PatchGMM:
         """log p(x) [N] of DC-removed patches [N, D]: logsumexp_k (log pi_k + log N(x; 0, Sigma_k))."""
         patches = as_patches(patches, self.dim)
 
+        packed, offsets = _noisy_components(self.eigenvalues, self.eigenvectors, 0.0)
+
         def batch_log_prob(y):
-            ll, _ = _component_log_likelihoods(y, self.eigenvalues, self.eigenvectors, 0.0)
+            ll = _log_likelihoods(quadratic_features(y), packed, offsets)
             return tf.reduce_logsumexp(self.log_weights + ll, -1)
 
         return _map_batches(batch_log_prob, patches, self._batch_size())
@@ -183,18 +240,20 @@ class PatchGMM:
         """Approximate MAP of clean patches [N, D] from DC-removed noisy ones y = x + N(0, noise_sigma^2 I).
 
         Per patch (Zoran & Weiss 2011): the component k* = argmax_k log pi_k + log N(y; 0, Sigma_k + sigma^2 I),
-        then its Wiener filter x = Sigma_k* (Sigma_k* + sigma^2 I)^-1 y = V diag(l / (l + sigma^2)) V^T y.
+        then its Wiener filter x = Sigma_k* (Sigma_k* + sigma^2 I)^-1 y = V diag(l / (l + sigma^2)) V^T y (the K
+        filter matrices are formed once per call, one gathered matrix-vector product per patch).
         noise_sigma: a scalar (Python number or tensor) >= 0.
         """
         noisy = as_patches(noisy, self.dim)
         noise_variance = tf.square(tf.cast(noise_sigma, tf.float32))
 
+        packed, offsets = _noisy_components(self.eigenvalues, self.eigenvectors, noise_variance)
+        shrinkage = self.eigenvalues / (self.eigenvalues + noise_variance)  # [K, D]
+        filters = tf.einsum("kde,ke,kfe->kdf", self.eigenvectors, shrinkage, self.eigenvectors)  # [K, D, D]
+
         def batch_denoise(y):
-            ll, projections = _component_log_likelihoods(y, self.eigenvalues, self.eigenvectors, noise_variance)
-            best = tf.argmax(self.log_weights + ll, -1)  # [b]
-            eigenvalues = tf.gather(self.eigenvalues, best)  # [b, D]
-            shrunk = tf.gather(projections, best, batch_dims=1) * eigenvalues / (eigenvalues + noise_variance)
-            return tf.einsum("nde,ne->nd", tf.gather(self.eigenvectors, best), shrunk)  # V_k* (shrunk V_k*^T y)
+            best = tf.argmax(self.log_weights + _log_likelihoods(quadratic_features(y), packed, offsets), -1)  # [b]
+            return tf.linalg.matvec(tf.gather(filters, best), y)  # the Wiener filter of component k*
 
         return _map_batches(batch_denoise, noisy, self._batch_size())
 
@@ -209,7 +268,7 @@ class PatchGMM:
         patches = as_patches(patches, self.dim)
         counts, scatter, total = _em_statistics(patches, self.log_weights, self.eigenvalues, self.eigenvectors,
                                                 tf.constant(self._batch_size()))
-        self._assign(*_m_step(counts, scatter, covariance_floor))
+        self._assign(*_m_step(counts, scatter, self.dim, covariance_floor))
         return float(total) / int(patches.shape[0])
 
     @classmethod
@@ -224,15 +283,18 @@ class PatchGMM:
             raise ValueError(f"fitting {components} components needs at least as many patches, got {patches.shape[0]}")
         batch_size = tf.constant(_batch_size(components, patches.shape[1], max_floats))
         counts, scatter, _ = _assignment_statistics(patches, _seed_lines(patches, components, seed), batch_size)
-        log_weights, eigenvalues, eigenvectors = _m_step(counts, scatter, covariance_floor)
+        log_weights, eigenvalues, eigenvectors = _m_step(counts, scatter, patches.shape[1], covariance_floor)
         gmm = cls(log_weights, tf.einsum("kde,ke,kfe->kdf", eigenvectors, eigenvalues, eigenvectors), max_floats)
         for _ in range(steps):
             gmm.em_step(patches, covariance_floor)
         return gmm
 
     def save(self, path):
-        """Write log_weights [K] and covariances [K, D, D] to an .npz file (np.savez adds .npz if missing)."""
-        np.savez(path, log_weights=self.log_weights.numpy(), covariances=self.covariances.numpy())
+        """Write log_weights [K] and covariances [K, D, D] to the .npz file path, atomically."""
+        path = os.fspath(path)
+        tmp = path + ".tmp.npz"
+        np.savez_compressed(tmp, log_weights=self.log_weights.numpy(), covariances=self.covariances.numpy())
+        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path, max_floats=DEFAULT_MAX_FLOATS):

@@ -8,17 +8,29 @@ where P_i selects the pixels of patch i, in tf.image.extract_patches order (row,
 at 0, s, 2s, ... and always also at H - p (likewise for columns), so every pixel is covered even when s does not
 divide H - p. The adjoint P^T z = sum_i P_i^T z_i adds each patch back at its place; P^T 1 = c is the cover count
 (c = p * p / s^2 away from the borders, fewer at them), and averaging is Z = P^T z / c, so averaging P x gives x back.
+
+Image shapes may be static (a tuple or TensorShape) or a 1-D int tensor (tf.shape(x) of an image whose size is known
+only when the graph runs, as in tf.data pipelines and SavedModel signatures); the rank must be known.
 """
 
 import tensorflow as tf
 
 
 def check_image(image, patch_size, stride=1):
-    """Raise ValueError unless image is a float [H, W] or [H, W, C] tensor with H, W >= patch_size >= 1, stride >= 1."""
+    """Raise ValueError unless image is a float [H, W] or [H, W, C] tensor with H, W >= patch_size >= 1, stride >= 1.
+
+    Returns the image; where its size is known only when the graph runs, gated on a run-time check of the size.
+    """
     if not image.dtype.is_floating:
         raise ValueError(f"image must be a float tensor (values in its value range), got dtype {image.dtype.name}; "
                          "convert integer pixels first, e.g. tf.image.convert_image_dtype")
     check_shape(image.shape, patch_size, stride)
+    if not image.shape[:2].is_fully_defined():  # a size known only when the graph runs: checked then
+        check = tf.debugging.assert_greater_equal(
+            tf.shape(image)[:2], patch_size, message=f"the image is smaller than the {patch_size}x{patch_size} patch")
+        with tf.control_dependencies([check]):
+            return tf.identity(image)
+    return image
 
 
 def check_shape(image_shape, patch_size, stride=1):
@@ -43,8 +55,7 @@ def _starts(size, patch_size, stride):
 
 def extract(image, patch_size, stride=1):
     """All p x p patches of image [H, W] or [H, W, C] with stride s -> patches [N, p * p * C] (P x)."""
-    image = tf.convert_to_tensor(image)
-    check_image(image, patch_size, stride)
+    image = check_image(tf.convert_to_tensor(image), patch_size, stride)
     return _extract(image, patch_size, stride)
 
 
@@ -60,27 +71,38 @@ def _extract(image, patch_size, stride):
     return tf.reshape(patches, [-1, patches.shape[-1]])
 
 
-def _pixel_index(image_shape, patch_size, stride):
-    """The flat pixel index of every patch entry [N, D]: P x = gather(flatten(x), index)."""
-    return _extract(tf.reshape(tf.range(image_shape.num_elements()), image_shape), patch_size, stride)
+def _shape_tensor(image_shape, patch_size, stride):
+    """(int32 shape tensor [rank], static TensorShape) of a static shape or a 1-D int tensor, checked."""
+    if tf.is_tensor(image_shape):
+        static = tf.TensorShape([None] * image_shape.shape[0])
+        if tf.get_static_value(image_shape) is not None:
+            static = tf.TensorShape(tf.get_static_value(image_shape))
+        check_shape(static, patch_size, stride)
+        return tf.cast(image_shape, tf.int32), static
+    static = tf.TensorShape(image_shape)
+    check_shape(static, patch_size, stride)
+    if not static.is_fully_defined():
+        raise ValueError(f"a static image shape must be fully known, got {static}; pass tf.shape(image) instead")
+    return tf.constant(static.as_list(), tf.int32), static
+
+
+def _pixel_index(shape, patch_size, stride):
+    """The flat pixel index of every patch entry [N, D] for an image of shape [rank]: P x = gather(flat x, index)."""
+    return _extract(tf.reshape(tf.range(tf.reduce_prod(shape)), shape), patch_size, stride)
 
 
 def adjoint(patches, image_shape, patch_size, stride=1):
     """P^T z: patches [N, D] added back at their places -> image [H, W] or [H, W, C] (image_shape)."""
-    image_shape = tf.TensorShape(image_shape)
-    check_shape(image_shape, patch_size, stride)
-    if not image_shape.is_fully_defined():
-        raise ValueError(f"adjoint needs a fully known image shape, got {image_shape}")
-    index = _pixel_index(image_shape, patch_size, stride)  # [N, D]
-    sums = tf.math.unsorted_segment_sum(tf.reshape(patches, [-1]), tf.reshape(index, [-1]),
-                                        image_shape.num_elements())
-    return tf.reshape(sums, image_shape)
+    shape, static = _shape_tensor(image_shape, patch_size, stride)
+    index = _pixel_index(shape, patch_size, stride)  # [N, D]
+    sums = tf.math.unsorted_segment_sum(tf.reshape(patches, [-1]), tf.reshape(index, [-1]), tf.reduce_prod(shape))
+    return tf.ensure_shape(tf.reshape(sums, shape), static)
 
 
 def cover_count(image_shape, patch_size, stride=1, dtype=tf.float32):
     """c = P^T 1: how many patches cover each pixel, [H, W] or [H, W, C]; p * p / s^2 away from the borders."""
-    image_shape = tf.TensorShape(image_shape)
-    patches = extract(tf.zeros(image_shape, dtype), patch_size, stride)
+    shape, static = _shape_tensor(image_shape, patch_size, stride)
+    patches = _extract(tf.ensure_shape(tf.zeros(shape, dtype), static), patch_size, stride)
     return adjoint(tf.ones_like(patches), image_shape, patch_size, stride)
 
 

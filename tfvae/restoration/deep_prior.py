@@ -1,0 +1,121 @@
+"""A learned deep patch prior: a noise-conditional network that denoises DC-removed patches, for EPLL's z-step.
+
+EPLL's z-step is the MAP of a clean patch x from y = x + N(0, s^2 I) under the patch prior. This prior learns the
+step itself (the "learned denoiser step" of plug-and-play priors): a network D(y, s) ~ E[x | y] trained by
+minimum mean squared error on the same patches as the GMM, for every noise level the splitting visits
+(s log-uniform on [S_MIN, S_MAX]). By Tweedie's formula, (D(y, s) - y) / s^2 is the score of the noise-smoothed
+patch density p_s = p * N(0, s^2 I), so D is a learned (score-based) prior over patches; it has no normalized
+density, and `log_prob` says so (the splitting does not call it).
+
+The network is the library's MLPEncoder (tfvae/nets/mlp.py) on [y / sqrt(s^2 + d^2), log s], with the
+preconditioning of Karras et al. 2022 (EDM), d the RMS value of the training patches ("data scale"):
+
+    D(y, s) = c_skip y + c_out F(c_in y, log s),   c_skip = d^2 / (s^2 + d^2),   c_out = s d / sqrt(s^2 + d^2),
+    c_in = 1 / sqrt(s^2 + d^2)
+
+and the loss ||F - (x - c_skip y) / c_out||^2, which is ||D - x||^2 / c_out^2: unit-scale targets at every s.
+"""
+
+import math
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfvae.nets.mlp import MLPEncoder
+from tfvae.restoration.gmm import as_patches
+
+S_MIN, S_MAX = 1e-3, 0.35  # noise levels trained for ([0, 1] pixel scale): EPLL's z-steps for sigma 5 to 75 of 255
+
+
+@keras.saving.register_keras_serializable(package="tfvae")
+class DenoiserPrior(keras.Model):
+    """D(y, s): DC-removed noisy patches [N, D] and a noise level s -> estimated clean patches [N, D]."""
+
+    def __init__(self, dim=64, hidden_units=(512, 512, 512), data_scale=0.05, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.dim, self.hidden_units, self.data_scale, self.seed = dim, tuple(hidden_units), float(data_scale), seed
+        self.net = MLPEncoder(self.hidden_units, dim, activation="swish")
+        self.noise_seed = keras.random.SeedGenerator(seed)
+        self.loss_tracker = keras.metrics.Mean(name="denoising_loss")
+
+    def _parts(self, y, noise_sigma):
+        """(c_skip, c_out, F(c_in y, log s)) for y [N, D] and s [N, 1]."""
+        d2 = self.data_scale ** 2
+        scale = tf.sqrt(tf.square(noise_sigma) + d2)
+        features = tf.concat([y / scale, tf.math.log(noise_sigma)], -1)  # [N, D + 1]
+        return d2 / tf.square(scale), noise_sigma * self.data_scale / scale, self.net(features)
+
+    def call(self, inputs):
+        """inputs (y [N, D], s [N, 1]) -> D(y, s) [N, D]."""
+        y, noise_sigma = inputs
+        c_skip, c_out, out = self._parts(y, noise_sigma)
+        return c_skip * y + c_out * out
+
+    def denoise_patches(self, noisy, noise_sigma):
+        """E[x | y] for DC-removed noisy patches y [N, D] with noise N(0, noise_sigma^2 I); noise_sigma a scalar."""
+        noisy = as_patches(noisy, self.dim)
+        noise_sigma = tf.clip_by_value(tf.cast(noise_sigma, tf.float32), S_MIN, S_MAX)  # trained range
+        return self((noisy, tf.fill([tf.shape(noisy)[0], 1], noise_sigma)))
+
+    def log_prob(self, patches):
+        raise NotImplementedError("the learned denoiser prior has no normalized density (it gives the score of the "
+                                  "noise-smoothed density); use the GMM prior for log p(patch)")
+
+    def train_step(self, x):
+        """One MMSE step on clean patches x [B, D]: s log-uniform on [S_MIN, S_MAX], y = x + s eps."""
+        batch = tf.shape(x)[0]
+        log_s = keras.random.uniform([batch, 1], math.log(S_MIN), math.log(S_MAX), seed=self.noise_seed)
+        noise_sigma = tf.exp(log_s)
+        y = x + noise_sigma * keras.random.normal(tf.shape(x), seed=self.noise_seed)
+        with tf.GradientTape() as tape:
+            c_skip, c_out, out = self._parts(y, noise_sigma)
+            loss = tf.reduce_mean(tf.square(out - (x - c_skip * y) / c_out))
+            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync  # gradients are summed over replicas
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, self.trainable_variables), self.trainable_variables))
+        self.loss_tracker.update_state(loss)
+        return {"denoising_loss": self.loss_tracker.result()}
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def build(self, input_shape=None):
+        self.net(tf.zeros([1, self.dim + 1]))  # creates every Dense layer's weights
+        self.built = True
+
+    def get_config(self):
+        return {"dim": self.dim, "hidden_units": self.hidden_units, "data_scale": self.data_scale, "seed": self.seed}
+
+
+def fit_denoiser(patches, steps, batch_size=1024, hidden_units=(512, 512, 512), learning_rate=1e-3, seed=0,
+                 verbose=2):
+    """A DenoiserPrior trained for `steps` Adam steps (cosine-decayed learning rate) on DC-removed patches [N, D]."""
+    patches = np.asarray(patches, np.float32)
+    keras.utils.set_random_seed(seed)
+    model = DenoiserPrior(patches.shape[1], hidden_units, data_scale=float(np.sqrt(np.mean(patches ** 2))),
+                          seed=seed)
+    model.build()
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=True)
+    dataset = tf.data.Dataset.from_tensor_slices(patches).repeat().shuffle(65536, seed=seed).batch(
+        batch_size, drop_remainder=True).prefetch(2)
+    per_epoch = min(steps, 1000)
+    model.fit(dataset, epochs=-(-steps // per_epoch), steps_per_epoch=per_epoch, verbose=verbose)
+    return model
+
+
+def save_denoiser(model, path):
+    """Writes the DenoiserPrior's config and weights (no optimizer state) to the .keras file path, atomically."""
+    plain = DenoiserPrior.from_config(model.get_config())
+    plain.build()
+    plain.set_weights(model.get_weights())
+    tmp = path[:-len(".keras")] + ".tmp.keras"
+    plain.save(tmp)
+    os.replace(tmp, path)
+
+
+def load_denoiser(path):
+    """The DenoiserPrior saved at path (a .keras file written by model.save)."""
+    return keras.models.load_model(path, compile=False)

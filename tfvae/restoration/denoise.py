@@ -1,0 +1,121 @@
+"""Denoising images of any size, grey or colour, 8-bit or float, with a patch prior: `tfvae.denoise(image, sigma)`.
+
+The work is EPLL (tfvae.restoration.epll) with a patch prior over grey DC-removed patches, by default the GMM that
+ships in the package (PRIOR_FILE, trained by apps.train_patch_prior; BUILD.md has the command). Everything is
+TensorFlow ops on an image whose size may be known only when the graph runs, so `denoise` works eagerly, inside
+`tf.data.Dataset.map` and in a SavedModel.
+
+Colour images [H, W, 3] go through an opponent colour transform with orthogonal rows,
+
+    Y = (R + G + B) / 3,    C1 = (R - B) / 2,    C2 = (R - 2 G + B) / 4,
+
+so white noise of standard deviation sigma on R, G, B stays white and independent per channel, with standard
+deviation sigma * ||row|| (sigma / sqrt(3), sigma / sqrt(2), sigma sqrt(6) / 4). Each channel spans a range of width
+1 (Y in [0, 1], C1 and C2 in [-1/2, 1/2]), the scale of the grey prior, and is denoised with it at its own noise
+level; the result goes back to RGB and is clipped. `colour="per_channel"` denoises R, G and B separately instead
+(correlated structure across channels is then not used: measured lower PSNR).
+"""
+
+import functools
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfvae.restoration import deep_prior
+from tfvae.restoration import epll as epll_lib
+from tfvae.restoration import patches
+from tfvae.restoration.gmm import PatchGMM
+
+PRIOR_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gmm_prior.npz")
+LEARNED_PRIOR_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "denoiser_prior.keras")
+COLOUR_MODES = ("opponent", "per_channel")
+OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], np.float32)  # RGB -> Y C1 C2
+OPPONENT_LOW = np.array([0.0, -0.5, -0.5], np.float32)  # each channel's range is [low, low + 1]
+FAST_STRIDE = 3  # the fast mode's patch stride (README: its measured speed and quality)
+MAX_SIGMA = 1.0  # on the [0, 1] scale: noise as strong as the whole range; more leaves nothing to restore
+
+
+@functools.lru_cache(maxsize=None)
+def load_prior(path=None):
+    """The patch prior at path, loaded once per path: a GMM (.npz) or a learned denoiser (.keras) written by
+    apps.train_patch_prior; None: the GMM shipped in the package (PRIOR_FILE); "learned": the shipped learned prior
+    (LEARNED_PRIOR_FILE)."""
+    path = {None: PRIOR_FILE, "learned": LEARNED_PRIOR_FILE}.get(path, path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no patch prior at {path}; train one with apps.train_patch_prior (BUILD.md)")
+    if path.endswith(".keras"):
+        return deep_prior.load_denoiser(path)
+    return PatchGMM.load(path)
+
+
+def denoise(image, sigma, prior=None, colour=None, stride=1, betas=None):
+    """Restores an image with white Gaussian noise of standard deviation sigma; returns an image like the input.
+
+    image: [H, W] or [H, W, C] with C = 1 or 3 (3 needs `colour`); uint8 (0..255), or float on [0, 1]. The output
+        has the input's shape and dtype (uint8 rounded).
+    sigma: the noise level on the image's own scale (25 for 8-bit images, 25 / 255 for [0, 1] floats), > 0: a number
+        or a scalar tensor.
+    prior: a patch prior (tfvae.restoration.epll's protocol); None: the shipped GMM.
+    colour: how to denoise [H, W, 3]: "opponent" or "per_channel" (module docstring); None refuses colour images.
+    stride: the patch grid's step (1: the paper; FAST_STRIDE: the fast mode, about stride^2 times fewer patches).
+    betas: the splitting schedule as multiples of 1 / sigma^2; None: tfvae.restoration.epll.BETAS.
+    """
+    image = tf.convert_to_tensor(image)
+    if image.dtype not in (tf.uint8, tf.float16, tf.float32, tf.float64):
+        raise ValueError(f"image must be uint8 (0..255) or float ([0, 1]), got dtype {image.dtype.name}")
+    if image.shape.rank not in (2, 3):
+        raise ValueError(f"image must be [H, W] or [H, W, C], got shape {image.shape}")
+    channels = 1 if image.shape.rank == 2 else image.shape[-1]
+    if channels not in (1, 3):
+        raise ValueError(f"image must have 1 or 3 channels, got {channels} (convert RGBA or other images first)")
+    if channels == 3 and colour is None:
+        raise ValueError("a colour image needs a colour mode: the prior is over grey patches; pass colour='opponent' "
+                         "(or 'per_channel') to denoise its channels with it")
+    if colour is not None and colour not in COLOUR_MODES:
+        raise ValueError(f"colour must be one of {COLOUR_MODES} or None, got {colour!r}")
+    scale = 255.0 if image.dtype == tf.uint8 else 1.0
+    sigma = epll_lib.check_sigma(sigma, largest=MAX_SIGMA * scale)  # noise as strong as the whole value range at most
+    sigma01 = tf.cast(sigma, tf.float32) / scale if tf.is_tensor(sigma) else sigma / scale
+    prior = prior or load_prior()
+    patches.check_shape(image.shape[:2], _patch_size(prior), stride)  # sizes known now; the others when run
+    betas = epll_lib.BETAS if betas is None else betas
+
+    x = tf.cast(image, tf.float32) / scale  # [0, 1]
+    x = x[..., None] if image.shape.rank == 2 else x  # [H, W, C]
+    restored = _restorer(prior, channels, colour, stride, tuple(betas))(x, tf.cast(sigma01, tf.float32))
+    restored = restored[..., 0] if image.shape.rank == 2 else restored
+    if image.dtype == tf.uint8:
+        return tf.cast(tf.round(restored * 255), tf.uint8)
+    return tf.cast(restored, image.dtype)
+
+
+@functools.lru_cache(maxsize=16)
+def _restorer(prior, channels, colour, stride, betas):
+    """A tf.function: x [H, W, channels] on [0, 1], sigma (float32 scalar, [0, 1] scale) -> restored [H, W, channels].
+
+    Compiled once per setting, for every image size; called eagerly it runs as one graph, inside another graph
+    (tf.data, a SavedModel) it is inlined.
+    """
+    run = functools.partial(epll_lib.epll, prior=prior, patch_size=_patch_size(prior), betas=betas, stride=stride)
+
+    def restore(x, sigma):
+        if channels == 1:
+            return run(x[..., 0], sigma)[..., None]
+        if colour == "per_channel":
+            return tf.stack([run(x[..., c], sigma) for c in range(3)], -1)
+        opponent = tf.einsum("hwc,dc->hwd", x, OPPONENT)
+        norms = np.linalg.norm(OPPONENT, axis=1)
+        restored = [run(opponent[..., c], sigma * float(norms[c]),
+                        value_range=(float(OPPONENT_LOW[c]), float(OPPONENT_LOW[c]) + 1.0)) for c in range(3)]
+        return tf.clip_by_value(tf.einsum("hwd,cd->hwc", tf.stack(restored, -1), np.linalg.inv(OPPONENT)), 0, 1)
+
+    return tf.function(restore, input_signature=[tf.TensorSpec([None, None, channels]), tf.TensorSpec([])])
+
+
+def _patch_size(prior):
+    """p of a prior over p * p patches."""
+    side = int(round(prior.dim ** 0.5))
+    if side * side != prior.dim:
+        raise ValueError(f"the prior is over {prior.dim} values, not a square grey patch")
+    return side
