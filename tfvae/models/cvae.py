@@ -1,0 +1,220 @@
+"""The class-conditional VAE (Sohn et al. 2015; the generative model of Kingma et al. 2014's M2 given y).
+
+    p(z) = N(0, I)
+    p(x|y, z):  the likelihood (likelihoods.py) of decoder([z, onehot(y)])
+    q(z|x, y):  N(loc, diag(scale^2)) from head([h(x), onehot(y)]), with h the encoder's features [B, F]
+    elbo(x, y) = E_q[log p(x|y, z)] - KL(q(z|x, y) || p(z)) <= log p(x|y)
+
+The encoder runs once per image; only the small head and the decoder see the label, so a batch can be scored under
+every class at once by broadcasting (tfvae/models/m2.py). Labels y enter as one-hot (or any probability) vectors
+[..., K]; public methods that take integer labels say so.
+
+With `m1_dir` (M1+M2, Kingma et al. 2014) the modelled data are not the images but the latent means
+E[q(z1|x)] [L1] of a trained, frozen VAE (M1), seen as [1, 1, L1] "images" under a Gaussian likelihood; images still go
+in (the M1 encoder runs first) and come out (the M1 decoder renders decoded latents). M1's weights are weights of this
+model (not trainable), so a checkpoint holds both.
+"""
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from tfvae import objectives
+from tfvae.config import ConfigError, ModelConfig
+from tfvae.distributions import latents
+from tfvae.distributions.likelihoods import make_likelihood
+from tfvae.models.vae import VAE, stateless_seed, tfp_seed
+from tfvae.nets import make_decoder
+from tfvae.nets.conv import ConvEncoder
+from tfvae.nets.mlp import MLPEncoder
+
+TERMS = ("objective", "elbo", "distortion", "rate")
+
+
+def make_net(config, out_dim, name):
+    """An encoder-shaped network of `config.architecture`: [B, *input_shape] -> [B, out_dim]."""
+    if config.architecture == "mlp":
+        return MLPEncoder(config.hidden_units, out_dim, name=name)
+    return ConvEncoder(config.hidden_units, out_dim, name=name)
+
+
+def check_m1(config):
+    """Raises ConfigError unless config.m1_dir holds a vae fed the same images as this model."""
+    from tfvae import training  # pylint: disable=g-import-not-at-top; training imports the models
+
+    try:
+        m1_config, _ = training.read_config(config.m1_dir)
+    except ConfigError as e:
+        raise ConfigError(f"--m1_dir: {e}") from None
+    if m1_config.model != "vae":
+        raise ConfigError(f"--m1_dir={config.m1_dir} holds a {m1_config.model}, not a vae")
+    for field in ("input_shape", "pixels"):
+        if getattr(m1_config, field) != getattr(config, field):
+            raise ConfigError(f"--m1_dir={config.m1_dir}: its {field} is {getattr(m1_config, field)!r}, this model's "
+                              f"{getattr(config, field)!r}; pass the flags M1 was trained with")
+
+
+def load_m1(config):
+    """The trained VAE of config.m1_dir, frozen."""
+    from tfvae import training  # pylint: disable=g-import-not-at-top; training imports the models
+
+    check_m1(config)
+    m1 = training.restore(config.m1_dir)
+    m1.trainable = False
+    return m1
+
+
+def data_config(config, m1):
+    """The config of what is modelled: the images, or M1's latent means as [1, 1, L1] under a Gaussian (MLP nets)."""
+    if m1 is None:
+        return config
+    return dataclasses.replace(config, input_shape=(1, 1, m1.config.latent_dim), architecture="mlp",
+                               likelihood="gaussian", pixels="continuous", m1_dir="")
+
+
+@keras.saving.register_keras_serializable(package="tfvae")
+class CVAE(keras.Model):
+    """A VAE over images [B, *config.input_shape] conditioned on labels in 0..config.num_classes - 1."""
+
+    TERMS = TERMS
+    noise = VAE.noise  # eps [k, B, L] for this replica: a slice of the draw for the global batch
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config if isinstance(config, ModelConfig) else ModelConfig(**config)
+        c = self.config
+        self.m1 = load_m1(c) if c.m1_dir else None
+        self.data_config = data = data_config(c, self.m1)
+        self.data_shape = data.input_shape
+        self.likelihood = make_likelihood(data)
+        width = c.hidden_units[-1]
+        self.encoder = make_net(data, width, "encoder")  # h(x) [B, F]
+        self.head_hidden = keras.layers.Dense(width, activation="relu", name="head_hidden")
+        self.head_out = keras.layers.Dense(2 * c.latent_dim, name="head_out")  # [loc, raw scale]
+        self.decoder = make_decoder(data, data.input_shape[-1] * self.likelihood.params_per_channel)
+        self.trackers = [keras.metrics.Mean(name) for name in self.TERMS]
+
+    # --- the data ------------------------------------------------------------------------------------------------
+    def features(self, x):
+        """What is modelled: the images x [B, H, W, C], or with M1 its latent means [B, 1, 1, L1]."""
+        if self.m1 is None:
+            return x
+        return tf.reshape(tf.stop_gradient(self.m1.encode(x)), [-1, *self.data_shape])
+
+    def encoder_input(self, v):
+        """Networks see 8-bit data rescaled to [-1, 1]; other representations as they are."""
+        return v / 127.5 - 1.0 if self.m1 is None and self.config.pixels == "8bit" else v
+
+    def onehot(self, labels):
+        """Integer labels [...] -> one-hot float32 [..., K]."""
+        return tf.one_hot(tf.cast(labels, tf.int32), self.config.num_classes)
+
+    # --- the distributions -----------------------------------------------------------------------------------------
+    def posterior(self, h, y):
+        """q(z|x, y) from encoder features h [..., F] and labels y [..., K] (broadcast): batch [...], event [L]."""
+        shape = tf.broadcast_dynamic_shape(tf.shape(h)[:-1], tf.shape(y)[:-1])
+        h = tf.broadcast_to(h, tf.concat([shape, tf.shape(h)[-1:]], 0))
+        y = tf.broadcast_to(y, tf.concat([shape, tf.shape(y)[-1:]], 0))
+        return latents.diagonal_gaussian(self.head_out(self.head_hidden(tf.concat([h, y], -1))))
+
+    def prior(self):
+        """p(z) = N(0, I_L)."""
+        return latents.standard_normal(self.config.latent_dim)
+
+    def decoder_params(self, z, y):
+        """Decoder outputs [..., *data_shape[:2], C * P] for z [..., L] and labels y [..., K] (broadcast)."""
+        shape = tf.broadcast_dynamic_shape(tf.shape(z)[:-1], tf.shape(y)[:-1])
+        z = tf.broadcast_to(z, tf.concat([shape, tf.shape(z)[-1:]], 0))
+        y = tf.broadcast_to(y, tf.concat([shape, tf.shape(y)[-1:]], 0))
+        return self.decoder(tf.concat([z, y], -1))
+
+    def observation(self, z, y, v=None, training=False):
+        """p(v|y, z): batch [...], event data_shape."""
+        return self.likelihood.distribution(self.decoder_params(z, y), v, training)
+
+    # --- the bound -----------------------------------------------------------------------------------------------
+    def elbo_terms(self, v, h, y, eps, training=False):
+        """Per-example terms [..., B] of the ELBO of log p(v|y) with one draw z = loc + scale * eps.
+
+        v: modelled data [B, ...]; h: encoder features [B, F]; y: labels [..., B, K] (or broadcastable);
+        eps: noise [..., B, L] with the leading shape of the result ([1, B] for one label each, [K, B] for all).
+        """
+        y = tf.broadcast_to(y, tf.concat([tf.shape(eps)[:-1], tf.shape(y)[-1:]], 0))  # [..., B, K]
+        q = self.posterior(h, y)  # batch [..., B]
+        z, _ = latents.sample_and_log_prob(q, eps)  # [..., B, L]
+        log_px = self.observation(z, y, v, training).log_prob(v)  # [..., B]
+        rate = tf.reduce_sum(latents.kl_per_dimension(q, self.prior()), -1)  # analytic KL [..., B]
+        return {"distortion": -log_px, "rate": rate, "elbo": log_px - rate}
+
+    def loss_of(self, terms):
+        """The training loss [...] of ELBO terms: distortion + beta * warm-up * rate (objectives.py)."""
+        optimizer = getattr(self, "optimizer", None)  # none before compile()
+        warm = objectives.warmup(optimizer.iterations if optimizer else 0, self.config.warmup_steps)
+        return terms["distortion"] + self.config.beta * warm * terms["rate"]
+
+    def terms(self, x, labels, eps, training=False):
+        """Named per-example terms [B] for images x and integer labels [B]; eps [1, B, L]."""
+        v = self.features(x)
+        h = self.encoder(self.encoder_input(v))
+        terms = {k: t[0] for k, t in self.elbo_terms(v, h, self.onehot(labels), eps, training).items()}
+        terms["objective"] = self.loss_of(terms)
+        return terms
+
+    # --- generation -----------------------------------------------------------------------------------------------
+    def decode(self, z, y):
+        """Mean images [..., H, W, C] of p(x|y, z) for z [..., L] and labels y [..., K] (one-hot or mixed)."""
+        mean = self.likelihood.mean(self.decoder_params(z, y))
+        if self.m1 is None:
+            return mean
+        return self.m1.decode(tf.reshape(mean, tf.concat([tf.shape(mean)[:-3], [self.data_shape[-1]]], 0)))
+
+    def encode(self, x, y):
+        """E[q(z|x, y)] [B, L] for images x [B, H, W, C] and labels y [B, K]."""
+        return self.posterior(self.encoder(self.encoder_input(self.features(x))), y).mean()
+
+    def sample(self, labels, seed):
+        """z ~ p(z) [N, L] and mean images [N, H, W, C] of p(x|y, z) for integer labels [N], from an integer seed."""
+        z = self.prior().sample(tf.shape(labels)[0], seed=tfp_seed(seed))
+        return z, self.decode(z, self.onehot(labels))
+
+    # --- Keras -------------------------------------------------------------------------------------------------
+    def call(self, inputs):
+        """The reconstruction [B, H, W, C] of (images, integer labels)."""
+        x, labels = inputs
+        y = self.onehot(labels)
+        return self.decode(self.encode(x, y), y)
+
+    def train_step(self, data):
+        x, labels = data
+        eps = self.noise(tf.shape(x)[0], 1, stateless_seed(self.config.seed, self.optimizer.iterations))
+        with tf.GradientTape() as tape:
+            terms = self.terms(x, labels, eps, training=True)
+            loss = tf.reduce_mean(terms["objective"]) / self.distribute_strategy.num_replicas_in_sync
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        return self.update_trackers(terms)
+
+    def test_step(self, data):
+        x, labels = data
+        return self.update_trackers(self.terms(x, labels, self.noise(tf.shape(x)[0], 1,
+                                                                       stateless_seed(self.config.seed, -1))))
+
+    update_trackers = VAE.update_trackers
+
+    @property
+    def metrics(self):
+        return list(self.trackers)
+
+    def build(self, input_shape=None):
+        """Creates every weight by one pass of a zero image with label 0 through every network."""
+        x = tf.zeros([1, *self.config.input_shape])
+        self.terms(x, tf.zeros([1], tf.int32), tf.zeros([1, 1, self.config.latent_dim]))
+        self.built = True
+
+    def get_config(self):
+        return {**super().get_config(), "config": dataclasses.asdict(self.config)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

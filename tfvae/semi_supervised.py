@@ -1,0 +1,136 @@
+"""Labels in training: the class-balanced labelled subset, batches that mix labelled and unlabelled images, and M1.
+
+- `labelled_subset`: `--num_labels=N` picks N // K training images of every class (the first N mod K classes one
+  more), uniformly at random with a fixed seed; the rest of the training set is unlabelled.
+- `datasets`: training batches for the conditional families. cvae: (x [B, ...], y [B]) from the labelled images.
+  m2: (x_l [B_l, ...], y_l [B_l], x_u [B_u, ...]) with B_l = round(B * labelled_fraction), every step, each stream a
+  pure function of (seed, step) like tfvae/data/pipeline.py (so a resumed run sees the same batches).
+- `m2_error`: the test error of an m2's classifier q(y|x).
+- `m1_error`: M1 (Kingma et al. 2014): a VAE trained on all images, then a classifier (tfvae/classifiers.py) on the
+  latent means E[q(z|x)] of the labelled images only; its error on the test set's latent means.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tfvae import classifiers
+from tfvae import data as data_lib
+from tfvae.config import CONDITIONAL_MODELS, ConfigError
+from tfvae.models.cvae import check_m1
+
+LABELLED_STREAM = 1009  # added to the data seed of the labelled stream, so its pixel noise differs from the other's
+
+
+def require_labels(data, dataset, model):
+    """Raises DataError unless `data` has training and test labels."""
+    if data.y_train is None or data.y_test is None:
+        raise data_lib.DataError(f"--dataset={dataset} has no labels; --model={model} needs labelled images")
+
+
+def labelled_subset(labels, num_labels, num_classes, seed, flag="num_labels"):
+    """Sorted indices [num_labels] of a class-balanced subset of `labels` [N] (ints in 0..num_classes - 1); errors
+    name `flag`."""
+    labels = np.asarray(labels)
+    if num_labels > len(labels):
+        raise ConfigError(f"--{flag}={num_labels} is larger than the {len(labels)} labelled training images")
+    if num_labels < num_classes:
+        raise ConfigError(f"--{flag}={num_labels} is fewer than one label per class ({num_classes} classes)")
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in range(num_classes):
+        members = np.flatnonzero(labels == c)
+        need = num_labels // num_classes + (c < num_labels % num_classes)
+        if len(members) < need:
+            raise ConfigError(f"--{flag}={num_labels}: class {c} has {len(members)} training images, fewer than "
+                              f"the {need} a class-balanced subset needs")
+        chosen.append(rng.choice(members, need, replace=False))
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+def check(data, model_config, train_config):
+    """Checks labels and label flags before anything is written (raises ConfigError or DataError)."""
+    model = model_config.model
+    if model not in CONDITIONAL_MODELS:
+        return
+    require_labels(data, train_config.dataset, model)
+    if data.num_classes > model_config.num_classes:
+        raise data_lib.DataError(f"--dataset={train_config.dataset} has labels up to {data.num_classes - 1}, more "
+                                 f"than the model's num_classes={model_config.num_classes}")
+    split(data, model_config, train_config)
+    if model == "m2" and labelled_batch_size(train_config) >= train_config.batch_size:
+        raise ConfigError(f"--batch_size={train_config.batch_size} leaves no room for unlabelled images at "
+                          f"--labelled_fraction={train_config.labelled_fraction}")
+    if model_config.m1_dir:
+        check_m1(model_config)
+
+
+def labelled_batch_size(train_config):
+    """B_l: the labelled images in every m2 batch, at least one."""
+    return max(1, round(train_config.batch_size * train_config.labelled_fraction))
+
+
+def split(data, model_config, train_config):
+    """(labelled indices, unlabelled indices) of the training set; every image is labelled for --num_labels=0, and
+    then also every image is an unlabelled one."""
+    n = len(data.x_train)
+    if train_config.num_labels == 0:
+        everything = np.arange(n, dtype=np.int64)
+        return everything, everything
+    labelled = labelled_subset(data.y_train, train_config.num_labels, model_config.num_classes, model_config.seed)
+    unlabelled = np.setdiff1d(np.arange(n, dtype=np.int64), labelled)
+    return labelled, (unlabelled if len(unlabelled) else labelled)
+
+
+def _tiled(index, batch_size):
+    """`index` repeated so that a batch of batch_size fits into one pass."""
+    return np.tile(index, -(-batch_size // len(index)))
+
+
+def datasets(data, model_config, train_config, start_step, validate=True):
+    """(training batches from step start_step on, labelled test batches or None); see the module docstring."""
+    pixels, seed, batch = model_config.pixels, model_config.seed, train_config.batch_size
+    images = data_lib.prepare(data.x_train, pixels, seed, True)
+    labelled, unlabelled = split(data, model_config, train_config)
+    test = None
+    if validate:
+        test = data_lib.eval_dataset(data_lib.prepare(data.x_test, pixels, seed, False), batch, pixels, seed,
+                                     labels=data.y_test)
+    if model_config.model == "cvae":
+        index = _tiled(labelled, batch)
+        return data_lib.train_dataset(images[index], batch, pixels, seed, start_step,
+                                      labels=data.y_train[index]), test
+    batch_l = labelled_batch_size(train_config)
+    index_l, index_u = _tiled(labelled, batch_l), _tiled(unlabelled, batch - batch_l)
+    with_labels = data_lib.train_dataset(images[index_l], batch_l, pixels, seed + LABELLED_STREAM, start_step,
+                                         labels=data.y_train[index_l])
+    without = data_lib.train_dataset(images[index_u], batch - batch_l, pixels, seed, start_step)
+
+    def flat(labelled_batch, x_u):  # ((x_l, y_l), x_u) -> (x_l, y_l, x_u)
+        return (*labelled_batch, x_u)
+
+    return tf.data.Dataset.zip(with_labels, without).map(flat), test
+
+
+def latent_means(model, images, pixels, seed, batch_size=500):
+    """E[q(z|x)] [N, L] of a VAE for uint8 images [N, H, W, C] (binarized once where the pixels are binary)."""
+    prepared = data_lib.prepare(images, pixels, seed, False)
+    return np.concatenate([model.encode(x).numpy() for x in data_lib.eval_dataset(prepared, batch_size, pixels, seed)])
+
+
+def m2_error(model, data, batch_size=500):
+    """Test error of the arg-max of an m2's q(y|x) on the test images (binarized once, as for evaluation)."""
+    pixels, seed = model.config.pixels, model.config.seed
+    test = data_lib.eval_dataset(data_lib.prepare(data.x_test, pixels, seed, False), batch_size, pixels, seed)
+    predicted = np.concatenate([np.argmax(model.probabilities(x).numpy(), -1) for x in test])
+    return float(np.mean(predicted != data.y_test))
+
+
+def m1_error(vae, data, labelled, steps=2000, seed=0):
+    """M1: test error of a classifier trained on the latent means of the labelled training images `labelled`."""
+    pixels = vae.config.pixels
+    train = latent_means(vae, data.x_train[labelled], pixels, vae.config.seed)
+    test = latent_means(vae, data.x_test, pixels, vae.config.seed)
+    num_classes = data.num_classes
+    model = classifiers.fit(classifiers.vector_classifier(train.shape[-1], num_classes, seed), train,
+                            data.y_train[labelled], steps, seed=seed)
+    return 1.0 - classifiers.accuracy(model, test, data.y_test)
