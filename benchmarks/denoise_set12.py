@@ -1,0 +1,133 @@
+"""Denoising Set12 at sigma 15, 25 and 50: EPLL with the shipped GMM prior, its fast mode and the learned prior, beside
+scikit-image's non-local means, wavelet and TV denoisers (and BM3D when the `bm3d` package is installed).
+
+    python benchmarks/denoise_set12.py [--denoiser=PATH.keras] [--output=benchmarks/results/denoise_set12.json]
+
+Protocol (../shared/data/README.md): grey images on the 0-255 scale divided by 255; white Gaussian noise with a
+fixed seed per image (seed = 1000 * sigma + image index), not clipped or rounded; PSNR from the MSE of the clipped
+output on the 0-255 scale; seconds are wall-clock for the denoiser call alone (the first call of each method on a
+warm-up crop first, so graph building is not counted), per image and averaged over the seven 256x256 images (the other
+five are 512x512). Writes per-image PSNR, averages and seconds, and
+the before/after picture benchmarks/results/denoise_example.png (noisy | GMM | learned prior | clean).
+
+Baseline settings, fixed rules rather than per-image tuning: NLM with patch 5x5, search 13x13, h = 0.8 sigma,
+sigma given (scikit-image's documented recommendation for fast_mode); wavelet: BayesShrink, soft thresholds,
+db1, 3 levels (scikit-image's defaults), sigma given; TV (Chambolle): weight = sigma (both on [0, 1]).
+"""
+
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.common import machine  # noqa: E402
+from tfvae.data import read_image, write_image  # noqa: E402
+from tfvae.restoration import denoise as denoise_lib  # noqa: E402
+from tfvae.restoration.denoise import FAST_STRIDE  # noqa: E402
+from tfvae.restoration.epll import PAPER_BETAS  # noqa: E402
+
+SET12 = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "denoise", "set12")
+SIGMAS = (15, 25, 50)
+PUBLISHED_SIGMA25 = {"EPLL (Zoran & Weiss, from Zhang et al. 2017)": 29.69, "BM3D (same table)": 29.97}
+
+
+def methods(denoiser_path):
+    """name -> fn(noisy [H, W] float on [0, 1], sigma on [0, 1]) -> restored [H, W]."""
+    from skimage import restoration  # pylint: disable=g-import-not-at-top
+
+    gmm = denoise_lib.load_prior()
+    found = {
+        "EPLL, GMM prior": lambda x, s: denoise_lib.denoise(x, s, gmm).numpy(),
+        "EPLL, GMM prior, the paper's 5-step schedule": lambda x, s: denoise_lib.denoise(
+            x, s, gmm, betas=PAPER_BETAS).numpy(),
+        f"EPLL, GMM prior, fast (stride {FAST_STRIDE})": lambda x, s: denoise_lib.denoise(
+            x, s, gmm, stride=FAST_STRIDE).numpy(),
+    }
+    if denoiser_path:
+        learned = denoise_lib.load_prior(denoiser_path)
+        found["EPLL, learned denoiser prior"] = lambda x, s: denoise_lib.denoise(x, s, learned).numpy()
+    found.update({
+        "NLM (scikit-image)": lambda x, s: restoration.denoise_nl_means(
+            x, patch_size=5, patch_distance=6, h=0.8 * s, sigma=s, fast_mode=True),
+        "wavelet BayesShrink (scikit-image)": lambda x, s: restoration.denoise_wavelet(
+            x, sigma=s, mode="soft", method="BayesShrink", rescale_sigma=True),
+        "TV Chambolle (scikit-image)": lambda x, s: restoration.denoise_tv_chambolle(x, weight=s),
+    })
+    try:
+        import bm3d  # pylint: disable=g-import-not-at-top
+        found["BM3D (bm3d package)"] = lambda x, s: bm3d.bm3d(x, sigma_psd=s)
+    except ImportError:
+        print("bm3d is not installed: no BM3D column")
+    return found
+
+
+def psnr(estimate, clean):
+    """PSNR in dB on the 0-255 scale of the clipped estimate; clean in [0, 1]."""
+    mse = np.mean((np.clip(estimate, 0, 1) * 255 - clean * 255) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--denoiser", default=None, help="a learned prior .keras from apps.train_patch_prior")
+    parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "results", "denoise_set12.json"))
+    parser.add_argument("--max_images", type=int, default=0, help="only the first N images (0: all 12)")
+    args = parser.parse_args()
+
+    files = sorted(glob.glob(os.path.join(SET12, "*.png")))
+    if not files:
+        sys.exit(f"error: no Set12 images in {SET12}")
+    files = files[:args.max_images or None]
+    images = {os.path.basename(f)[:-4]: read_image(f, channels=1)[..., 0].astype(np.float32) / 255 for f in files}
+    found = methods(args.denoiser)
+    for fn in found.values():  # graphs built and caches warm before any timing
+        fn(next(iter(images.values()))[:64, :64], 25 / 255)
+
+    results = {"machine": machine(), "images": list(images), "methods": {}}
+    examples = {}
+    for name, fn in found.items():
+        per_sigma = {}
+        for sigma in SIGMAS:
+            scores, seconds = [], []
+            for index, (image_name, clean) in enumerate(images.items()):
+                noise = np.random.default_rng(1000 * sigma + index).normal(size=clean.shape).astype(np.float32)
+                noisy = clean + sigma / 255 * noise
+                start = time.perf_counter()
+                restored = fn(noisy, sigma / 255)
+                seconds.append(time.perf_counter() - start)
+                scores.append(psnr(restored, clean))
+                if sigma == 25 and image_name == "02":
+                    examples.update({"noisy": noisy, name: restored, "clean": clean})
+            small = [t for t, image in zip(seconds, images.values()) if image.shape == (256, 256)]
+            per_sigma[str(sigma)] = {"psnr": dict(zip(images, scores)), "average_psnr": float(np.mean(scores)),
+                                     "seconds": dict(zip(images, seconds)), "seconds_per_image": float(np.mean(seconds)),
+                                     "seconds_per_256x256_image": float(np.mean(small))}
+            print(f"{name:50s} sigma {sigma:2d}: {np.mean(scores):6.2f} dB, {np.mean(seconds):6.2f} s/image, "
+                  f"{np.mean(small):6.2f} s per 256x256 image", flush=True)
+        results["methods"][name] = per_sigma
+    results["noisy_psnr"] = {str(s): float(np.mean([psnr(c + s / 255 * np.random.default_rng(1000 * s + i).normal(
+        size=c.shape), c) for i, c in enumerate(images.values())])) for s in SIGMAS}
+    results["published_sigma25"] = PUBLISHED_SIGMA25
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump(results, f, indent=2)
+    panels = [examples["noisy"], examples["EPLL, GMM prior"]]
+    panels += [examples["EPLL, learned denoiser prior"]] if "EPLL, learned denoiser prior" in examples else []
+    panels.append(examples["clean"])
+    gap = np.ones((panels[0].shape[0], 4), np.float32)
+    picture = np.concatenate(sum([[p, gap] for p in panels], [])[:-1], 1)
+    write_image(os.path.join(os.path.dirname(args.output), "denoise_example.png"),
+                np.round(np.clip(picture, 0, 1) * 255).astype(np.uint8))
+    print(f"Wrote {args.output}")
+
+
+if __name__ == "__main__":
+    tf.get_logger().setLevel("ERROR")
+    main()

@@ -1,0 +1,266 @@
+"""Denoising front end: tfvae.denoise against EPLL run by hand (grey, 8-bit, colour), inside tf.data, the SavedModel
+reloaded in a fresh process without tfvae, the apps end to end, and their answers to bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl.testing import flagsaver
+
+import tfvae
+from apps import denoise as denoise_app
+from apps import train_patch_prior as prior_app
+from export.denoiser import FAST_STRIDE, export_denoiser
+from tfvae.data import read_image, write_image
+from tfvae.restoration import denoise as denoise_lib
+from tfvae.restoration import patch_data
+from tfvae.restoration.epll import epll
+from tfvae.restoration.gmm import PatchGMM
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIGMA = 0.1
+
+
+def smooth_image(shape, seed):
+    """A [0, 1] image of smooth blobs [H, W] (or [H, W, C]): structure a patch prior can tell from noise."""
+    rng = np.random.default_rng(seed)
+    grid = np.stack(np.meshgrid(np.linspace(0, 3, shape[1]), np.linspace(0, 3, shape[0])), -1)
+    channels = shape[2] if len(shape) == 3 else 1
+    layers = [0.5 + 0.4 * np.sin(grid @ rng.normal(size=2) + rng.uniform(0, 6)) for _ in range(channels)]
+    image = np.stack(layers, -1).astype(np.float32)
+    return image if len(shape) == 3 else image[..., 0]
+
+
+@pytest.fixture(scope="module")
+def prior():
+    """A 4-component GMM over 8x8 patches fitted to smooth images."""
+    images = [smooth_image((40, 40), seed) for seed in range(6)]
+    samples = patch_data.sample_patches(images, 3000, 8, seed=0)
+    return PatchGMM.fit(samples - samples.mean(1, keepdims=True), steps=3, components=4, seed=0)
+
+
+@pytest.fixture(scope="module")
+def prior_file(prior, tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("prior") / "gmm.npz")
+    prior.save(path)
+    return path
+
+
+def noisy(shape, seed, sigma=SIGMA):
+    clean = smooth_image(shape, seed)
+    return clean, (clean + sigma * np.random.default_rng(seed + 100).normal(size=shape)).astype(np.float32)
+
+
+def test_grey_float_and_8bit_are_epll(prior):
+    _, x = noisy((20, 17), 0)
+    expected = epll(x, SIGMA, prior).numpy()
+    np.testing.assert_allclose(tfvae.denoise(x, SIGMA, prior=prior), expected, atol=1e-6)
+    np.testing.assert_allclose(tfvae.denoise(x[..., None], SIGMA, prior=prior)[..., 0], expected, atol=1e-6)
+    pixels = np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
+    restored = tfvae.denoise(pixels, 255 * SIGMA, prior=prior)
+    assert restored.dtype == tf.uint8 and restored.shape == (20, 17)
+    reference = np.round(epll(pixels / np.float32(255), SIGMA, prior).numpy() * 255)
+    np.testing.assert_array_equal(restored, reference)
+
+
+def test_opponent_rows_are_orthogonal_with_unit_ranges():
+    """Orthogonal rows keep white RGB noise white per channel (the module docstring's claim)."""
+    gram = denoise_lib.OPPONENT @ denoise_lib.OPPONENT.T
+    np.testing.assert_allclose(gram, np.diag(np.diag(gram)), atol=1e-7)
+    corners = np.array(np.meshgrid([0, 1], [0, 1], [0, 1])).reshape(3, -1).T @ denoise_lib.OPPONENT.T
+    np.testing.assert_allclose(corners.min(0), denoise_lib.OPPONENT_LOW, atol=1e-7)
+    np.testing.assert_allclose(corners.max(0) - corners.min(0), 1.0, atol=1e-7)
+
+
+def test_colour_modes_are_epll_per_channel(prior):
+    _, x = noisy((18, 21, 3), 1)
+    per_channel = np.stack([epll(x[..., c], SIGMA, prior).numpy() for c in range(3)], -1)
+    np.testing.assert_allclose(tfvae.denoise(x, SIGMA, prior=prior, colour="per_channel"), per_channel, atol=1e-6)
+    opponent = x @ denoise_lib.OPPONENT.T
+    norms = np.linalg.norm(denoise_lib.OPPONENT, axis=1)
+    channels = [epll(opponent[..., c], SIGMA * norms[c], prior, value_range=(low, low + 1)).numpy()
+                for c, low in enumerate(denoise_lib.OPPONENT_LOW)]
+    expected = np.clip(np.stack(channels, -1) @ np.linalg.inv(denoise_lib.OPPONENT).T, 0, 1)
+    np.testing.assert_allclose(tfvae.denoise(x, SIGMA, prior=prior, colour="opponent"), expected, atol=1e-5)
+
+
+def test_denoise_inside_tf_data_on_images_of_different_sizes(prior):
+    images = [noisy((20, 17), 2)[1], noisy((9, 30), 3)[1]]
+    dataset = tf.data.Dataset.from_generator(lambda: iter(images), output_signature=tf.TensorSpec([None, None]))
+    restored = list(dataset.map(lambda image: tfvae.denoise(image, SIGMA, prior=prior)))
+    for image, out in zip(images, restored):
+        np.testing.assert_allclose(out, epll(image, SIGMA, prior), atol=1e-6)
+
+
+def test_denoising_raises_psnr(prior):
+    clean, x = noisy((40, 40), 7)
+    psnr = lambda image: 10 * np.log10(1 / np.mean((np.clip(image, 0, 1) - clean) ** 2))  # noqa: E731
+    assert psnr(tfvae.denoise(x, SIGMA, prior=prior).numpy()) > psnr(x) + 3  # measured: 20.0 -> 29.8 dB
+
+
+@pytest.mark.parametrize("image,kwargs,match", [
+    (np.zeros((16, 16, 3), np.float32), {}, "colour mode"),
+    (np.zeros((16, 16, 4), np.float32), {"colour": "opponent"}, "1 or 3 channels"),
+    (np.zeros((16, 16), np.int32), {}, "uint8"),
+    (np.zeros((16, 16), np.float32), {"colour": "lab"}, "colour must be"),
+    (np.zeros((16, 16), np.float32), {"sigma": 2.0}, "larger than 1"),
+    (np.zeros((16, 16), np.uint8), {"sigma": 300.0}, "larger than 255"),
+    (np.zeros((16, 16), np.float32), {"sigma": 0.0}, "positive"),
+    (np.zeros((5, 16), np.float32), {}, "smaller than the 8x8 patch"),
+    (np.zeros((2, 16, 16, 1), np.float32), {}, r"\[H, W\]"),
+])
+def test_denoise_rejects_bad_input(prior, image, kwargs, match):
+    kwargs = {"sigma": SIGMA, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        tfvae.denoise(image, prior=prior, **kwargs)
+
+
+# The SavedModel, reloaded without tfvae
+
+LOADER = """
+import sys
+import numpy as np
+import tensorflow as tf
+inputs = dict(np.load(sys.argv[2]))
+model = tf.saved_model.load(sys.argv[1])
+outputs = {}
+for name in ("grey", "colour", "grey3"):
+    outputs[name] = model.signatures["denoise"](image=tf.constant(inputs[name]), sigma=tf.constant(0.1))["image"]
+outputs["fast"] = model.signatures["denoise_fast"](image=tf.constant(inputs["grey"]), sigma=tf.constant(0.1))["image"]
+errors = []
+for image, sigma in ((np.zeros((16, 16, 2), np.float32), 0.1), (np.zeros((4, 16), np.float32), 0.1),
+                     (np.zeros((16, 16), np.float32), -0.1), (np.zeros((1, 16, 16, 1), np.float32), 0.1)):
+    try:
+        model.signatures["denoise"](image=tf.constant(image), sigma=tf.constant(sigma))
+        errors.append("no error")
+    except tf.errors.InvalidArgumentError as e:
+        errors.append(e.message)
+np.savez(sys.argv[3], **{k: v.numpy() for k, v in outputs.items()})
+open(sys.argv[4], "w").write("\\n---\\n".join(errors))
+assert "tfvae" not in sys.modules
+"""
+
+
+def test_exported_denoiser_equals_the_function_without_tfvae(prior_file, tmp_path):
+    prior = denoise_lib.load_prior(prior_file)
+    export_dir = export_denoiser(prior_file, str(tmp_path / "denoise" / "1"))
+    metadata = json.load(open(os.path.join(export_dir, "assets.extra", "tfvae_metadata.json")))
+    assert metadata["model_type"] == "denoiser" and metadata["components"] == 4
+    inputs = {"grey": noisy((20, 17), 4)[1], "colour": noisy((19, 23, 3), 5)[1], "grey3": noisy((17, 18, 1), 6)[1]}
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    (tmp_path / "load.py").write_text(LOADER)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, "load.py", export_dir, "inputs.npz", "outputs.npz", "errors.txt"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    outputs = dict(np.load(tmp_path / "outputs.npz"))
+    np.testing.assert_allclose(outputs["grey"], tfvae.denoise(inputs["grey"], SIGMA, prior=prior), atol=1e-5)
+    np.testing.assert_allclose(outputs["grey3"], tfvae.denoise(inputs["grey3"], SIGMA, prior=prior), atol=1e-5)
+    np.testing.assert_allclose(outputs["colour"], tfvae.denoise(inputs["colour"], SIGMA, prior=prior,
+                                                                colour="opponent"), atol=1e-5)
+    np.testing.assert_allclose(outputs["fast"], tfvae.denoise(inputs["grey"], SIGMA, prior=prior,
+                                                              stride=FAST_STRIDE), atol=1e-5)
+    errors = (tmp_path / "errors.txt").read_text().split("\n---\n")
+    for error, expected in zip(errors, ["1 or 3 channels", "smaller than the 8x8 patch", "sigma must be positive",
+                                        "[H, W] or [H, W, C]"]):
+        assert expected in error, (expected, error[:300])
+
+
+# The apps
+
+
+def write_grey(path, image):
+    write_image(str(path), np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
+    return str(path)
+
+
+def test_denoise_app_with_a_clean_reference(prior_file, tmp_path, capsys):
+    clean, x = noisy((40, 40), 8, sigma=20 / 255)
+    paths = write_grey(tmp_path / "noisy.png", x), write_grey(tmp_path / "clean.png", clean)
+    output = str(tmp_path / "out.png")
+    with flagsaver.flagsaver(input=paths[0], clean=paths[1], sigma=20.0, output=output, prior_path=prior_file):
+        denoise_app.main(["denoise"])
+    out = capsys.readouterr().out
+    assert "PSNR" in out and "SSIM" in out
+    before, after = [float(v) for v in out.split("PSNR ")[1].split(" dB")[0].split(" -> ")]
+    assert after > before + 3, out
+    expected = tfvae.denoise(read_image(paths[0], channels=1)[..., 0], 20.0, prior=denoise_lib.load_prior(prior_file))
+    np.testing.assert_array_equal(read_image(output, channels=1)[..., 0], expected)
+
+
+def test_denoise_app_demo_and_colour(prior_file, tmp_path, capsys):
+    with flagsaver.flagsaver(output=str(tmp_path / "demo.png"), prior_path=prior_file, stride=3):
+        denoise_app.main(["denoise"])
+    assert "built-in demo image" in capsys.readouterr().out
+    assert read_image(str(tmp_path / "demo.png"), channels=None).shape == (256, 256, 1)
+    colour = str(tmp_path / "colour.png")
+    write_image(colour, np.round(noisy((24, 20, 3), 9)[0] * 255).astype(np.uint8))
+    with flagsaver.flagsaver(input=colour, add_noise=True, colour="opponent", output=str(tmp_path / "c.png"),
+                             prior_path=prior_file):
+        denoise_app.main(["denoise"])
+    assert "PSNR" in capsys.readouterr().out
+    assert read_image(str(tmp_path / "c.png"), channels=None).shape == (24, 20, 3)
+
+
+@pytest.mark.parametrize("setup,flag_values,message", [
+    (None, dict(input="{tmp}/missing.png"), "missing.png: no such file"),
+    ("text", dict(input="{tmp}/bad.png"), "is not a readable image"),
+    ("colour", dict(input="{tmp}/colour.png"), "pass --colour=opponent"),
+    ("small", dict(input="{tmp}/small.png"), "smaller than the 8x8 patch"),
+    ("grey", dict(input="{tmp}/grey.png", sigma=0.0), "--sigma=0.0: must be in (0, 255]"),
+    ("grey", dict(input="{tmp}/grey.png", sigma=1000.0), "--sigma=1000.0"),
+    ("grey", dict(input="{tmp}/grey.png", output="{tmp}/nowhere/out.png"), "does not exist"),
+    ("grey", dict(input="{tmp}/grey.png", output="{tmp}/out.txt"), "unknown image extension"),
+    ("grey", dict(input="{tmp}/grey.png", clean="{tmp}/missing.png"), "missing.png: no such file"),
+])
+def test_denoise_app_answers_bad_input_with_one_line(prior_file, tmp_path, capsys, setup, flag_values, message):
+    if setup == "text":
+        (tmp_path / "bad.png").write_text("not an image")
+    elif setup == "colour":
+        write_image(str(tmp_path / "colour.png"), np.full((16, 16, 3), [0, 100, 200], np.uint8))
+    elif setup == "small":
+        write_image(str(tmp_path / "small.png"), np.zeros((6, 16), np.uint8))
+    elif setup == "grey":
+        write_grey(tmp_path / "grey.png", smooth_image((16, 16), 0))
+    flag_values = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in flag_values.items()}
+    flag_values.setdefault("output", str(tmp_path / "out.png"))
+    with flagsaver.flagsaver(prior_path=prior_file, **flag_values), pytest.raises(SystemExit) as exit_info:
+        denoise_app.main(["denoise"])
+    assert message in str(exit_info.value), exit_info.value
+    assert not os.path.exists(tmp_path / "out.png") and not os.path.exists(tmp_path / "out.txt")
+
+
+def test_train_patch_prior_app(tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for seed in range(3):
+        write_grey(folder / f"{seed}.png", smooth_image((30, 26), seed))
+    output = str(tmp_path / "prior.npz")
+    with flagsaver.flagsaver(data=f"folder:{folder}", output=output, components=3, num_patches=2000, em_steps=4):
+        prior_app.main(["train_patch_prior"])
+    log = [line for line in capsys.readouterr().out.splitlines() if line.startswith("EM step")]
+    values = [float(line.split("before it ")[1].split(" nats")[0]) for line in log]
+    assert len(values) == 4 and all(b >= a - 1e-3 for a, b in zip(values, values[1:])), log
+    gmm = PatchGMM.load(output)
+    assert gmm.num_components == 3 and gmm.dim == 64
+    with flagsaver.flagsaver(data=f"folder:{tmp_path / 'empty'}", output=str(tmp_path / "p2.npz")), \
+            pytest.raises(SystemExit, match="no such folder"):
+        prior_app.main(["train_patch_prior"])
+    with flagsaver.flagsaver(data=f"folder:{folder}", output=str(tmp_path / "p3.npz"), components=0), \
+            pytest.raises(SystemExit, match="--components: must be positive"):
+        prior_app.main(["train_patch_prior"])
+    assert not os.path.exists(tmp_path / "p2.npz") and not os.path.exists(tmp_path / "p3.npz")
+
+
+@pytest.mark.skipif(not os.path.isfile(denoise_lib.PRIOR_FILE), reason="the shipped prior is not built yet")
+def test_shipped_prior_denoises_the_demo_image():
+    clean = read_image(denoise_app.DEMO_IMAGE, channels=1)[96:160, 96:160, 0].astype(np.float32) / 255
+    x = clean + 25 / 255 * np.random.default_rng(0).normal(size=clean.shape).astype(np.float32)
+    psnr = lambda image: 10 * np.log10(1 / np.mean((np.clip(image, 0, 1) - clean) ** 2))  # noqa: E731
+    gmm = denoise_lib.load_prior()
+    assert gmm.num_components == 200 and gmm.dim == 64
+    assert psnr(tfvae.denoise(x, 25 / 255).numpy()) > psnr(x) + 8  # a 64x64 crop of house
