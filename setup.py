@@ -10,7 +10,7 @@ setuptools.setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=setuptools.find_packages(include=["tfvae", "tfvae.*", "apps", "apps.*", "export", "export.*"]),
-    package_data={"tfvae.data": ["*.gz"]},
+    package_data={"tfvae.data": ["*.gz"], "tfvae.restoration": ["*.npz", "*.keras", "*.png"]},
     install_requires=[
         # A set measured to install and import together on Python 3.11 (BUILD.md).
         "tensorflow==2.21.0",
@@ -26,6 +26,7 @@ setuptools.setup(
     ],
     extras_require={
         "test": ["pytest>=8"],
+        "bench": ["scikit-image>=0.24", "PyWavelets>=1.6", "bm3d>=4.0"],  # benchmarks/denoise_set12.py baselines
         "and-cuda": ["tensorflow[and-cuda]==2.21.0"],
     },
 )

@@ -24,6 +24,10 @@ flags.DEFINE_string("data_dir", None, "TFDS data directory (default: TFDS's own,
 flags.DEFINE_bool("download", False, "let TFDS download and prepare a data set that is not prepared yet")
 flags.DEFINE_integer("image_size", None, "folder data sets: side of the square centre crops, in pixels")
 flags.DEFINE_integer("channels", None, "folder data sets: 1 (grey) or 3 (RGB)")
+flags.DEFINE_string("input", None, "the input file (apps.denoise, apps.colorize: an image; none: a built-in demo)")
+flags.DEFINE_string("output", None, "where the result goes (apps.evaluate: JSON, default MODEL_DIR/evaluation.json; "
+                    "apps.denoise: an image, default denoised.png; apps.train_patch_prior: the prior .npz)")
+flags.DEFINE_integer("seed", 0, "seed of weights, data order, noise and patch draws")
 flags.DEFINE_integer("batch_size", 128, "images per batch (training: the global batch, split over replicas)")
 
 
@@ -31,6 +35,18 @@ def load_data(dataset, image_size=0, channels=0):
     """The data set of the data flags (FLAGS.data_dir, FLAGS.download apply to TFDS names)."""
     return data_lib.load(dataset, data_dir=flags.FLAGS.data_dir, download=flags.FLAGS.download,
                          image_size=image_size or None, channels=channels or None)
+
+
+def check_output_path(flag, path):
+    """ConfigError unless path is an image file name (known extension) in an existing folder."""
+    if not path:
+        raise ConfigError(f"--{flag} is required")
+    if os.path.splitext(path)[1].lower() not in data_lib.images.IMAGE_EXTENSIONS:
+        raise ConfigError(f"--{flag}={path}: unknown image extension; use one of "
+                          f"{', '.join(data_lib.images.IMAGE_EXTENSIONS)}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"--{flag}={path}: the folder {folder} does not exist")
 
 
 def reports_errors(main):

@@ -13,14 +13,13 @@ from absl import app, flags
 
 from apps import common
 from tfvae import data as data_lib
-from tfvae import evaluation, training
+from tfvae import evaluation, prior_training, rate_distortion, training
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_integer("num_samples", 500, "importance samples per test image for the NLL")
 flags.DEFINE_integer("max_images", 0, "evaluate only the first N test images (0: all)")
 flags.DEFINE_integer("surgery_samples", 500, "draws z_i for the ELBO-surgery split of the rate (0: skip)")
-flags.DEFINE_string("output", None, "JSON file for the results (default: MODEL_DIR/evaluation.json)")
 
 
 def table(results):
@@ -55,6 +54,8 @@ def main(argv):
     if FLAGS.batch_size < 1:
         raise data_lib.DataError(f"--batch_size must be positive, got {FLAGS.batch_size}")
     model_config, train_config = training.read_config(FLAGS.model_dir)
+    if model_config.model == "vqvae":
+        return evaluate_vqvae(train_config)
     model = training.restore(FLAGS.model_dir)
     dataset = FLAGS.dataset or train_config.dataset
     data = common.load_data(dataset, train_config.image_size, train_config.channels)
@@ -69,6 +70,51 @@ def main(argv):
         prepared = np.concatenate([x.numpy() for x in test])
         results["elbo_surgery"] = evaluation.elbo_surgery(model, prepared, FLAGS.surgery_samples, seed)
     print(table(results))
+    output = FLAGS.output or os.path.join(FLAGS.model_dir, "evaluation.json")
+    with open(output + ".tmp", "w") as f:
+        json.dump(results, f, indent=2)
+    os.replace(output + ".tmp", output)
+    print(f"Wrote {output}")
+
+
+def vqvae_table(results):
+    """A VQ-VAE's rate-distortion results as aligned text lines."""
+    rows = [("distortion: MSE per pixel", f"{results['mse_per_pixel']:.5f}"),
+            ("distortion: squared error per image", f"{results['mse_per_image']:.3f}"),
+            ("rate under a uniform prior (sum h w log2 K)", f"{results['rate_uniform_bits']:.1f} bits/image")]
+    if "rate_prior_bits" in results:
+        rows.append(("rate under the PixelCNN prior (-log2 P(z))", f"{results['rate_prior_bits']:.1f} bits/image"))
+    for level, (p, used) in enumerate(zip(results["perplexity"], results["codes_used"])):
+        rows.append((f"codebook perplexity, level {level} (top first)",
+                     f"{p:.1f} of K = {results['num_codes']} ({used} codes used)"))
+    rows.append(("test images", f"{results['num_images']}"))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def evaluate_vqvae(train_config):
+    """A VQ-VAE (and its prior, once --stage=prior has trained one): distortion, rate, codebook perplexity."""
+    vqvae = prior_training.restore_vqvae(FLAGS.model_dir)
+    has_prior = os.path.isdir(os.path.join(FLAGS.model_dir, prior_training.PRIOR_DIR))
+    prior = prior_training.restore_prior(FLAGS.model_dir) if has_prior else None
+    dataset = FLAGS.dataset or train_config.dataset
+    data = common.load_data(dataset, train_config.image_size, train_config.channels)
+    if tuple(data.shape) != tuple(vqvae.config.input_shape):
+        raise data_lib.DataError(f"--dataset={dataset}: images are {data.shape}, the model expects "
+                                 f"{vqvae.config.input_shape}")
+    count = FLAGS.max_images or None
+    images = data.x_test[:count]
+    labels = np.zeros(len(images), np.int64) if data.y_test is None else data.y_test[:count]
+    if prior is not None and prior.config.class_conditional and data.y_test is None:
+        raise data_lib.DataError(f"--dataset={dataset} has no labels; the prior is class-conditional")
+    pixels, seed = vqvae.config.pixels, vqvae.config.seed
+    test = data_lib.eval_dataset(data_lib.prepare(images, pixels, seed, False), FLAGS.batch_size, pixels, seed,
+                                 labels=labels)
+    results = {"dataset": dataset, **rate_distortion.vqvae_point(vqvae, test, prior)}
+    results["rate_distortion"] = {"rate_bits": results.get("rate_prior_bits", results["rate_uniform_bits"]),
+                                  "prior": "pixelcnn" if prior is not None else "uniform",
+                                  "mse_per_pixel": results["mse_per_pixel"], "mse_per_image": results["mse_per_image"]}
+    print(vqvae_table(results))
     output = FLAGS.output or os.path.join(FLAGS.model_dir, "evaluation.json")
     with open(output + ".tmp", "w") as f:
         json.dump(results, f, indent=2)

@@ -2,6 +2,9 @@
 
 Writes into --model_dir: config.json, checkpoints/, logs/ (TensorBoard), samples.png, reconstructions.png and the
 SavedModel export/<step>/. Running the same command again resumes from the newest checkpoint.
+
+`--model=vqvae` trains phase I of a VQ-VAE (reconstructions.png, no samples yet); `--stage=prior` then fits its
+PixelCNN prior into MODEL_DIR/prior/ (config.json, checkpoints/, logs/, samples.png, export/<step>/).
 """
 
 import os
@@ -11,7 +14,8 @@ from absl import app, flags
 from apps import common
 from tfvae import config as config_lib
 from tfvae import data as data_lib
-from tfvae import distribute, pictures, training
+from tfvae import distribute, exploration, pictures, prior_training, training
+from tfvae.models.pixelcnn_prior import PriorConfig, VQVAEWithPrior
 
 FLAGS = flags.FLAGS
 MODEL_DEFAULTS = config_lib.ModelConfig()
@@ -40,7 +44,30 @@ flags.DEFINE_enum("prior", MODEL_DEFAULTS.prior, config_lib.PRIORS,
 flags.DEFINE_integer("prior_steps", MODEL_DEFAULTS.prior_steps, "layers of a flow prior")
 flags.DEFINE_integer("flow_width", MODEL_DEFAULTS.flow_width, "hidden units of the flow networks; IAF context size")
 flags.DEFINE_integer("mog_components", MODEL_DEFAULTS.mog_components, "components of the mixture prior")
-flags.DEFINE_integer("seed", MODEL_DEFAULTS.seed, "seed of weights, data order and noise")
+flags.DEFINE_enum("stage", "model", ["model", "prior"], "--model=vqvae: phase I (the autoencoder: model) or phase II "
+                  "(the PixelCNN prior over the codes of the phase-I model in --model_dir: prior)")
+flags.DEFINE_integer("num_codes", MODEL_DEFAULTS.num_codes, "vqvae: codebook size K")
+flags.DEFINE_integer("code_dim", MODEL_DEFAULTS.code_dim, "vqvae: dimension D of each code")
+flags.DEFINE_float("commitment_weight", MODEL_DEFAULTS.commitment_weight, "vqvae: weight beta of the commitment loss")
+flags.DEFINE_enum("codebook_update", MODEL_DEFAULTS.codebook_update, config_lib.CODEBOOK_UPDATES,
+                  "vqvae: codebook by moving averages (ema, k-means) or by the gradient of the codebook loss")
+flags.DEFINE_float("codebook_lr_scale", MODEL_DEFAULTS.codebook_lr_scale,
+                   "vqvae, --codebook_update=loss: the codebook's learning rate relative to the networks'")
+flags.DEFINE_float("ema_decay", MODEL_DEFAULTS.ema_decay, "vqvae, --codebook_update=ema: decay of the averages")
+flags.DEFINE_float("restart_threshold", MODEL_DEFAULTS.restart_threshold,
+                   "vqvae: restart codes used by fewer vectors per batch (moving average) than this; 0: never")
+flags.DEFINE_integer("levels", MODEL_DEFAULTS.levels, "vqvae: 1 code map, or 2 (top and bottom, VQ-VAE-2)")
+flags.DEFINE_integer("pixelcnn_layers", PriorConfig.pixelcnn_layers, "--stage=prior: gated PixelCNN layers per level")
+flags.DEFINE_integer("pixelcnn_filters", PriorConfig.pixelcnn_filters, "--stage=prior: channels per gated layer")
+flags.DEFINE_bool("class_conditional", PriorConfig.class_conditional, "--stage=prior: condition the prior on labels")
+flags.DEFINE_float("alpha", MODEL_DEFAULTS.alpha, "m2: weight of the labelled classification loss "
+                   "E[-log q(y|x)] per training example (the paper's alpha = 0.1 N is 0.1)")
+flags.DEFINE_string("m1_dir", MODEL_DEFAULTS.m1_dir, "cvae, m2: model the latent means of this trained vae "
+                    "model_dir instead of the images (M1+M2)")
+flags.DEFINE_integer("num_labels", TRAIN_DEFAULTS.num_labels, "cvae, m2: train with the labels of a class-balanced "
+                     "subset of this many training images (fixed by --seed); 0: every label")
+flags.DEFINE_float("labelled_fraction", TRAIN_DEFAULTS.labelled_fraction,
+                   "m2: the share of labelled images in every training batch")
 flags.DEFINE_integer("epochs", TRAIN_DEFAULTS.epochs, "training epochs")
 flags.DEFINE_float("learning_rate", TRAIN_DEFAULTS.learning_rate, "Adam learning rate")
 flags.DEFINE_enum("strategy", TRAIN_DEFAULTS.strategy, distribute.STRATEGIES, "tf.distribute strategy")
@@ -52,8 +79,8 @@ flags.DEFINE_bool("jit_compile", TRAIN_DEFAULTS.jit_compile, "XLA-compile the tr
 flags.DEFINE_bool("export", True, "write the SavedModel after training")
 
 
-def configs(shape):
-    """ModelConfig and TrainConfig from the flags and the data's image shape."""
+def configs(shape, num_classes=None):
+    """ModelConfig and TrainConfig from the flags, the data's image shape and number of classes (None: unlabelled)."""
     model_config = config_lib.ModelConfig(
         model=FLAGS.model, input_shape=shape, architecture=FLAGS.architecture, latent_dim=FLAGS.latent_dim,
         hidden_units=None if FLAGS.hidden_units is None else [_int("hidden_units", u) for u in FLAGS.hidden_units],
@@ -61,11 +88,16 @@ def configs(shape):
         num_mixtures=FLAGS.num_mixtures, beta=FLAGS.beta, warmup_steps=FLAGS.warmup_steps,
         free_bits=FLAGS.free_bits, iwae_k=FLAGS.iwae_k, posterior=FLAGS.posterior, flow_steps=FLAGS.flow_steps,
         prior=FLAGS.prior, prior_steps=FLAGS.prior_steps, flow_width=FLAGS.flow_width,
-        mog_components=FLAGS.mog_components, seed=FLAGS.seed)
+        mog_components=FLAGS.mog_components, num_codes=FLAGS.num_codes, code_dim=FLAGS.code_dim,
+        commitment_weight=FLAGS.commitment_weight, codebook_update=FLAGS.codebook_update,
+        codebook_lr_scale=FLAGS.codebook_lr_scale, ema_decay=FLAGS.ema_decay,
+        restart_threshold=FLAGS.restart_threshold, levels=FLAGS.levels,
+        num_classes=num_classes or MODEL_DEFAULTS.num_classes, alpha=FLAGS.alpha, m1_dir=FLAGS.m1_dir, seed=FLAGS.seed)
     train_config = config_lib.TrainConfig(
         dataset=FLAGS.dataset, image_size=FLAGS.image_size or 0, channels=FLAGS.channels or 0,
         batch_size=FLAGS.batch_size, epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate,
-        strategy=FLAGS.strategy, steps_per_execution=FLAGS.steps_per_execution, jit_compile=FLAGS.jit_compile)
+        strategy=FLAGS.strategy, steps_per_execution=FLAGS.steps_per_execution, jit_compile=FLAGS.jit_compile,
+        num_labels=FLAGS.num_labels, labelled_fraction=FLAGS.labelled_fraction)
     train_config.validate()
     return model_config, train_config
 
@@ -82,10 +114,12 @@ def main(argv):
     from export import export_model  # pylint: disable=g-import-not-at-top
 
     distribute.split_cpu(FLAGS.cpu_devices)
+    if FLAGS.stage == "prior":
+        return train_prior_stage(export_model)
     FLAGS.dataset = FLAGS.dataset or "mnist_offline"
     configs(shape=(1, 1, 1))  # every flag checked before any data is read (the image shape comes from the data)
     data = common.load_data(FLAGS.dataset, FLAGS.image_size, FLAGS.channels)
-    model_config, train_config = configs(data.shape)
+    model_config, train_config = configs(data.shape, data.num_classes)
     strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)
     print(f"Training on {data.name}: {len(data.x_train)} train / {len(data.x_test)} test images of shape "
           f"{data.shape}, {strategy.num_replicas_in_sync} replica(s), into {FLAGS.model_dir}")
@@ -94,12 +128,49 @@ def main(argv):
         return  # pictures and the export are the chief's
     test = next(iter(data_lib.eval_dataset(data_lib.prepare(data.x_test, model_config.pixels, model_config.seed,
                                                                 False), 64, model_config.pixels, model_config.seed)))
-    pictures.write_model_pictures(model, test.numpy(), FLAGS.model_dir, seed=model_config.seed)
+    if model_config.model == "vqvae":  # no samples before phase II (--stage=prior) fits the prior
+        pictures.write_reconstructions(model, test.numpy(), FLAGS.model_dir)
+    elif model_config.model in config_lib.CONDITIONAL_MODELS:  # class styles, analogies and interpolations
+        exploration.write_all(model, test.numpy(), data.y_test[:64], FLAGS.model_dir, seed=model_config.seed)
+    else:
+        pictures.write_model_pictures(model, test.numpy(), FLAGS.model_dir, seed=model_config.seed)
     if FLAGS.export:
         step = training.step_of(model.optimizer)
         path = export_model(model, os.path.join(FLAGS.model_dir, "export", str(step)), overwrite=True)
         print(f"Exported the SavedModel to {path}")
     print(f"Done: {FLAGS.model_dir}")
+
+
+def train_prior_stage(export_model):
+    """--stage=prior: fits the PixelCNN prior to the codes of the VQ-VAE in --model_dir, into MODEL_DIR/prior/
+    (config.json, checkpoints/, logs/, samples.png, export/<step>/)."""
+    prior_training.check_phase_one(FLAGS.model_dir)
+    model_config, phase_one = training.read_config(FLAGS.model_dir)
+    PriorConfig(FLAGS.pixelcnn_layers, FLAGS.pixelcnn_filters, seed=FLAGS.seed)  # flags checked before the data
+    dataset = FLAGS.dataset or phase_one.dataset
+    train_config = config_lib.TrainConfig(
+        dataset=dataset, image_size=phase_one.image_size, channels=phase_one.channels, batch_size=FLAGS.batch_size,
+        epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate, steps_per_execution=FLAGS.steps_per_execution,
+        jit_compile=FLAGS.jit_compile)
+    train_config.validate()
+    data = common.load_data(dataset, phase_one.image_size, phase_one.channels)
+    prior_config = PriorConfig(FLAGS.pixelcnn_layers, FLAGS.pixelcnn_filters, FLAGS.class_conditional,
+                               (data.num_classes or 0) if FLAGS.class_conditional else 0, FLAGS.seed)
+    print(f"Training the code prior of {FLAGS.model_dir} on {data.name}: {len(data.x_train)} train images")
+    vqvae, prior = prior_training.train_prior(FLAGS.model_dir, prior_config, train_config, data)
+    model = VQVAEWithPrior(vqvae, prior)
+    prior_dir = os.path.join(FLAGS.model_dir, prior_training.PRIOR_DIR)
+    labels = None
+    if prior_config.class_conditional:  # rows of 8 draws of one class each
+        labels = [i // 8 % prior_config.num_classes for i in range(64)]
+    _, samples = model.sample(64, model_config.seed, labels)
+    scale = 255.0 if model_config.pixels == "8bit" else 1.0
+    pictures.write_png(os.path.join(prior_dir, "samples.png"), pictures.grid(samples.numpy() / scale, 8))
+    if FLAGS.export:
+        step = training.step_of(prior.optimizer)
+        path = export_model(model, os.path.join(prior_dir, "export", str(step)), overwrite=True)
+        print(f"Exported the SavedModel to {path}")
+    print(f"Done: {prior_dir}")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,13 @@ Images go in and come out as float32 [B, H, W, C] in the model's pixel represent
 - `log_prob`: images, num_samples (int32 scalar), seed (int64 scalar) -> {log_prob [B], bits_per_dim [B]}: the
   importance-sampled bound on log p(x) (tfvae/evaluation.py).
 
+Those are the vae's; the class-conditional families (cvae, m2) have `classify` and label inputs instead
+(export/conditional.py).
+
 The archive is written to a temporary sibling directory and renamed into place, so a failed export leaves nothing.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -27,6 +31,9 @@ import tensorflow as tf
 import tfvae
 from tfvae import evaluation
 from tfvae.distributions.likelihoods import bits_per_dim
+
+from export.conditional import conditional_signatures
+from export.vqvae import vqvae_signatures
 
 METADATA_FILE = "assets.extra/tfvae_metadata.json"
 
@@ -70,11 +77,16 @@ def vae_signatures(model):
     }
 
 
-SIGNATURES = {"vae": vae_signatures}  # ModelConfig.model -> its endpoints; the first is also serving_default
+SIGNATURES = {"vae": vae_signatures, "vqvae": vqvae_signatures, "cvae": conditional_signatures,
+              "m2": conditional_signatures}  # ModelConfig.model -> its endpoints; the first is also serving_default
 
 
-def export_model(model, export_dir, metadata=None, overwrite=False):
-    """Writes the SavedModel of `model` to export_dir atomically; returns export_dir."""
+@contextlib.contextmanager
+def atomic_directory(export_dir, overwrite=False):
+    """Yields an empty temporary folder beside export_dir; on success it becomes export_dir, on failure it goes.
+
+    Raises FileExistsError if export_dir exists and not overwrite; an old export_dir is replaced only at the end.
+    """
     export_dir = os.path.abspath(export_dir)
     if os.path.exists(export_dir) and not overwrite:
         raise FileExistsError(f"--export_dir={export_dir} exists; pass --overwrite to replace it")
@@ -82,19 +94,25 @@ def export_model(model, export_dir, metadata=None, overwrite=False):
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
-        archive = keras.export.ExportArchive()
-        endpoints = signatures(model)
-        for name, (fn, spec) in endpoints.items():  # the first endpoint also becomes serving_default
-            archive.add_endpoint(name, fn, input_signature=spec)
-        archive.write_out(os.path.join(tmp, "model"), verbose=False)
-        record = {"model_type": model.config.model, "config": model.get_config()["config"], "tfvae_version": tfvae.__version__,
-                  "signatures": list(endpoints), **(metadata or {})}
-        os.makedirs(os.path.join(tmp, "model", os.path.dirname(METADATA_FILE)), exist_ok=True)
-        with open(os.path.join(tmp, "model", METADATA_FILE), "w") as f:
-            json.dump(record, f, indent=2, sort_keys=True)
+        yield os.path.join(tmp, "model")
         if os.path.exists(export_dir):  # move the old export aside (into tmp, removed below), then the new one in
             os.replace(export_dir, os.path.join(tmp, "old"))
         os.replace(os.path.join(tmp, "model"), export_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return export_dir
+
+
+def export_model(model, export_dir, metadata=None, overwrite=False):
+    """Writes the SavedModel of `model` to export_dir atomically; returns export_dir."""
+    with atomic_directory(export_dir, overwrite) as tmp:
+        archive = keras.export.ExportArchive()
+        endpoints = signatures(model)
+        for name, (fn, spec) in endpoints.items():  # the first endpoint also becomes serving_default
+            archive.add_endpoint(name, fn, input_signature=spec)
+        archive.write_out(tmp, verbose=False)
+        record = {"model_type": model.config.model, "config": model.get_config()["config"],
+                  "tfvae_version": tfvae.__version__, "signatures": list(endpoints), **(metadata or {})}
+        os.makedirs(os.path.join(tmp, os.path.dirname(METADATA_FILE)), exist_ok=True)
+        with open(os.path.join(tmp, METADATA_FILE), "w") as f:
+            json.dump(record, f, indent=2, sort_keys=True)
+    return os.path.abspath(export_dir)

@@ -9,12 +9,14 @@ import dataclasses
 import json
 import os
 
-MODELS = ("vae",)  # model families: tfvae.models.MODEL_CLASSES
+MODELS = ("vae", "vqvae", "cvae", "m2")  # model families: tfvae.models.MODEL_CLASSES
 LIKELIHOODS = ("bernoulli", "gaussian", "logistic")
 PIXELS = ("dynamic_binary", "static_binary", "continuous", "dequantized", "8bit")
 ARCHITECTURES = ("conv", "mlp")
 POSTERIORS = ("diag", "planar", "radial", "iaf")
 PRIORS = ("normal", "mog", "realnvp", "maf")
+CODEBOOK_UPDATES = ("ema", "loss")
+CONDITIONAL_MODELS = ("cvae", "m2")  # families whose networks see class labels
 # The pixel representations each likelihood can model (see tfvae/data/pipeline.py).
 PIXELS_FOR_LIKELIHOOD = {
     "bernoulli": ("dynamic_binary", "static_binary"),
@@ -52,6 +54,19 @@ class ModelConfig:
     prior_steps: int = 4  # coupling / autoregressive layers of a flow prior
     flow_width: int = 64  # hidden units of the flow networks (MADE, RealNVP conditioners); IAF context size
     mog_components: int = 10  # components of the mixture prior
+    # vqvae (tfvae/models/vqvae.py): discrete latents, a codebook of num_codes vectors of size code_dim per level
+    num_codes: int = 512  # K
+    code_dim: int = 16  # D
+    commitment_weight: float = 0.25  # beta of the commitment term beta * ||L - sg(C_z)||^2 in the loss
+    codebook_update: str = "ema"  # ema: k-means style moving averages; loss: gradient of ||sg(L) - C_z||^2
+    codebook_lr_scale: float = 1.0  # codebook_update=loss: the codebook's learning rate relative to the networks'
+    ema_decay: float = 0.99  # codebook_update=ema: decay of the code counts and sums
+    restart_threshold: float = 0.03  # codes used by fewer vectors per batch (moving average) restart; 0: never
+    levels: int = 1  # 1: one code map; 2: top and bottom code maps (VQ-VAE-2)
+    # cvae, m2 (tfvae/models/cvae.py, m2.py): labels y in 0..num_classes-1 condition the encoder and decoder
+    num_classes: int = 10
+    alpha: float = 0.1  # m2: weight of E_labelled[-log q(y|x)] per training example (the paper's alpha / N)
+    m1_dir: str = ""  # cvae, m2: model the latent means of this trained vae model_dir (M1+M2) instead of the images
     seed: int = 0
 
     def __post_init__(self):
@@ -92,6 +107,27 @@ class ModelConfig:
         _require(self.mog_components > 0, "mog_components", f"must be positive, got {self.mog_components}")
         _require(self.prior != "realnvp" or self.latent_dim >= 2, "prior",
                  "realnvp couples two halves of z and needs --latent_dim >= 2")
+        _require(self.num_codes >= 2, "num_codes", f"a codebook needs at least 2 codes, got {self.num_codes}")
+        _require(self.code_dim > 0, "code_dim", f"must be positive, got {self.code_dim}")
+        _require(self.commitment_weight >= 0, "commitment_weight", f"must be >= 0, got {self.commitment_weight}")
+        _require(self.codebook_update in CODEBOOK_UPDATES, "codebook_update", f"must be one of {CODEBOOK_UPDATES}")
+        _require(self.codebook_lr_scale > 0, "codebook_lr_scale", f"must be positive, got {self.codebook_lr_scale}")
+        _require(0 < self.ema_decay < 1, "ema_decay", f"must lie in (0, 1), got {self.ema_decay}")
+        _require(self.restart_threshold >= 0, "restart_threshold", f"must be >= 0, got {self.restart_threshold}")
+        _require(self.levels in (1, 2), "levels", f"must be 1 or 2, got {self.levels}")
+        _require(self.model != "vqvae" or self.architecture == "conv", "architecture",
+                 "vqvae quantizes convolutional feature maps and needs --architecture=conv")
+        _require(self.num_classes >= 2, "num_classes", f"needs at least 2 classes, got {self.num_classes}")
+        _require(self.alpha >= 0, "alpha", f"must be >= 0, got {self.alpha}")
+        if self.model in CONDITIONAL_MODELS:
+            _require(self.posterior == "diag" and self.prior == "normal", "posterior",
+                     f"--model={self.model} has a diagonal Gaussian q(z|x, y) and p(z) = N(0, I); use "
+                     "--posterior=diag --prior=normal")
+            _require(self.iwae_k == 1 and self.free_bits == 0, "iwae_k",
+                     f"--model={self.model} trains the single-sample ELBO; use --iwae_k=1 --free_bits=0")
+            _require(bool(self.hidden_units), "hidden_units", f"--model={self.model} needs at least one hidden layer")
+        _require(not self.m1_dir or self.model in CONDITIONAL_MODELS, "m1_dir",
+                 f"only {CONDITIONAL_MODELS} can be stacked on an M1 model, not --model={self.model}")
         _require(self.free_bits == 0 or self.analytic_kl, "free_bits",
                  "free bits clamp the KL per latent dimension, which has a closed form only for --posterior=diag "
                  "with --prior=normal")
@@ -115,12 +151,17 @@ class TrainConfig:
     strategy: str = "default"
     steps_per_execution: int = 32  # at most this many training steps per call into the TF graph (a divisor of the epoch)
     jit_compile: bool = True  # XLA-compile the training step
+    num_labels: int = 0  # m2: size of the class-balanced labelled subset of the training set (0: every label)
+    labelled_fraction: float = 0.5  # m2: the fixed share of labelled examples in every training batch
 
     def validate(self):
         _require(self.batch_size > 0, "batch_size", f"must be positive, got {self.batch_size}")
         _require(self.epochs > 0, "epochs", f"must be positive, got {self.epochs}")
         _require(self.learning_rate > 0, "learning_rate", f"must be positive, got {self.learning_rate}")
         _require(self.steps_per_execution > 0, "steps_per_execution", "must be positive")
+        _require(self.num_labels >= 0, "num_labels", f"must be >= 0, got {self.num_labels}")
+        _require(0 < self.labelled_fraction < 1, "labelled_fraction",
+                 f"must lie in (0, 1), got {self.labelled_fraction}")
 
 
 def _require(ok, flag, message):

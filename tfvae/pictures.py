@@ -32,6 +32,12 @@ def write_model_pictures(model, test_images, model_dir, count=64, seed=0):
     scale = 255.0 if model.config.pixels == "8bit" else 1.0
     _, samples = model.sample(count, seed)
     write_png(os.path.join(model_dir, "samples.png"), grid(samples.numpy() / scale, 8))
+    write_reconstructions(model, test_images, model_dir, count)
+
+
+def write_reconstructions(model, test_images, model_dir, count=64):
+    """reconstructions.png in model_dir: rows of test images, each followed by the row of model(images)."""
+    scale = 255.0 if model.config.pixels == "8bit" else 1.0
     columns = 8
     originals = np.asarray(test_images[:count // 2 // columns * columns])
     reconstructions = model(originals).numpy()

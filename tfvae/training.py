@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tfvae import config as config_lib
 from tfvae import data as data_lib
-from tfvae import distribute
+from tfvae import distribute, semi_supervised
 from tfvae.models import make_model
 
 CONFIG_FILE = "config.json"
@@ -129,6 +129,7 @@ def train(model_config, train_config, data, model_dir, strategy=None, verbose=1,
     if tuple(data.shape) != tuple(model_config.input_shape):
         raise config_lib.ConfigError(f"--dataset={train_config.dataset}: images are {data.shape}, the model expects "
                                      f"{model_config.input_shape}")
+    semi_supervised.check(data, model_config, train_config)  # labels and label flags, before anything is written
     per_epoch = data_lib.steps_per_epoch(len(data.x_train), train_config.batch_size)
     strategy = strategy or distribute.make_strategy(train_config.strategy)
     worker = distribute.worker_name(strategy)
@@ -149,12 +150,16 @@ def train(model_config, train_config, data, model_dir, strategy=None, verbose=1,
         return model
 
     pixels, seed = model_config.pixels, model_config.seed
-    train_ds = data_lib.train_dataset(data_lib.prepare(data.x_train, pixels, seed, True), train_config.batch_size,
-                                      pixels, seed, start_step=initial_epoch * per_epoch)
-    test_ds = None
-    if validate:
-        test_ds = data_lib.eval_dataset(data_lib.prepare(data.x_test, pixels, seed, False),
-                                        train_config.batch_size, pixels, seed)
+    if model_config.model in config_lib.CONDITIONAL_MODELS:  # batches with labels
+        train_ds, test_ds = semi_supervised.datasets(data, model_config, train_config, initial_epoch * per_epoch,
+                                                     validate)
+    else:
+        train_ds = data_lib.train_dataset(data_lib.prepare(data.x_train, pixels, seed, True),
+                                          train_config.batch_size, pixels, seed, start_step=initial_epoch * per_epoch)
+        test_ds = None
+        if validate:
+            test_ds = data_lib.eval_dataset(data_lib.prepare(data.x_test, pixels, seed, False),
+                                            train_config.batch_size, pixels, seed)
     guard = Checkpointing(manager, optimizer)
     callbacks = [guard, keras.callbacks.TensorBoard(os.path.join(model_dir, LOG_DIR)), *callbacks]
     model.fit(train_ds, epochs=train_config.epochs, initial_epoch=initial_epoch, steps_per_epoch=per_epoch,
