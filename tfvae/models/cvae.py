@@ -21,9 +21,10 @@ import keras
 import tensorflow as tf
 
 from tfvae import objectives
-from tfvae.config import ConfigError, ModelConfig
+from tfvae.config import ConfigError
 from tfvae.distributions import latents
 from tfvae.distributions.likelihoods import make_likelihood
+from tfvae.models.base import ConfiguredModel
 from tfvae.models.vae import VAE, stateless_seed, tfp_seed
 from tfvae.nets import make_decoder
 from tfvae.nets.conv import ConvEncoder
@@ -74,15 +75,14 @@ def data_config(config, m1):
 
 
 @keras.saving.register_keras_serializable(package="tfvae")
-class CVAE(keras.Model):
+class CVAE(ConfiguredModel):
     """A VAE over images [B, *config.input_shape] conditioned on labels in 0..config.num_classes - 1."""
 
     TERMS = TERMS
     noise = VAE.noise  # eps [k, B, L] for this replica: a slice of the draw for the global batch
 
     def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config if isinstance(config, ModelConfig) else ModelConfig(**config)
+        super().__init__(config, **kwargs)
         c = self.config
         self.m1 = load_m1(c) if c.m1_dir else None
         self.data_config = data = data_config(c, self.m1)
@@ -202,19 +202,8 @@ class CVAE(keras.Model):
 
     update_trackers = VAE.update_trackers
 
-    @property
-    def metrics(self):
-        return list(self.trackers)
-
     def build(self, input_shape=None):
         """Creates every weight by one pass of a zero image with label 0 through every network."""
         x = tf.zeros([1, *self.config.input_shape])
         self.terms(x, tf.zeros([1], tf.int32), tf.zeros([1, 1, self.config.latent_dim]))
         self.built = True
-
-    def get_config(self):
-        return {**super().get_config(), "config": dataclasses.asdict(self.config)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -19,6 +19,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfvae.config import ConfigError, ModelConfig
+from tfvae.models.base import ConfiguredModel
 from tfvae.models.vqvae import code_shapes
 from tfvae.nets.pixelcnn import GatedPixelCNN
 
@@ -54,12 +55,13 @@ def upsample_to(x, shape):
 
 
 @keras.saving.register_keras_serializable(package="tfvae")
-class CodePrior(keras.Model):
+class CodePrior(ConfiguredModel):
     """P(z) over the code maps of the VQ-VAE of `model_config`; see the module docstring."""
 
+    CONFIG_CLASS = PriorConfig
+
     def __init__(self, config, model_config, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config if isinstance(config, PriorConfig) else PriorConfig(**config)
+        super().__init__(config, **kwargs)
         self.model_config = model_config if isinstance(model_config, ModelConfig) else ModelConfig(**model_config)
         c, k = self.config, self.model_config.num_codes
         self.code_shapes = code_shapes(self.model_config)
@@ -150,11 +152,7 @@ class CodePrior(keras.Model):
     def update_trackers(self, terms):
         for tracker in self.trackers:
             tracker.update_state(terms[tracker.name])
-        return {tracker.name: tracker.result() for tracker in self.trackers}
-
-    @property
-    def metrics(self):
-        return list(self.trackers)
+        return self.tracker_results()
 
     def build(self, input_shape=None):
         """Creates every weight by one pass of all-zero code maps (and label 0)."""
@@ -163,12 +161,7 @@ class CodePrior(keras.Model):
         self.built = True
 
     def get_config(self):
-        return {**super().get_config(), "config": dataclasses.asdict(self.config),
-                "model_config": dataclasses.asdict(self.model_config)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        return {**super().get_config(), "model_config": dataclasses.asdict(self.model_config)}
 
 
 class VQVAEWithPrior:

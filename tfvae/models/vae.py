@@ -13,17 +13,15 @@ from a stateless seed and each replica takes its own slice, so 1 or N replicas, 
 (for the same compilation: XLA's stateless generators give other numbers than TensorFlow's kernels).
 """
 
-import dataclasses
-
 import keras
 import tensorflow as tf
 
 from tfvae import objectives
-from tfvae.config import ModelConfig
 from tfvae.distributions import latents
 from tfvae.distributions.likelihoods import make_likelihood
 from tfvae.distributions.posteriors import Posterior, point
 from tfvae.distributions.priors import Prior
+from tfvae.models.base import ConfiguredModel
 from tfvae.nets import make_decoder, make_encoder
 
 MODEL_STREAM = 2  # folded into stateless seeds so model noise is independent of data noise
@@ -45,12 +43,11 @@ def tfp_seed(seed):
 
 
 @keras.saving.register_keras_serializable(package="tfvae")
-class VAE(keras.Model):
+class VAE(ConfiguredModel):
     """A VAE over images [B, *config.input_shape]; see the module docstring."""
 
     def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config if isinstance(config, ModelConfig) else ModelConfig(**config)
+        super().__init__(config, **kwargs)
         c = self.config
         self.likelihood = make_likelihood(c)
         self.latent_posterior = Posterior(c.posterior, c.latent_dim, c.flow_steps, c.flow_width, name="posterior")
@@ -147,25 +144,10 @@ class VAE(keras.Model):
     def update_trackers(self, terms):
         for tracker in self.trackers:
             tracker.update_state(terms[tracker.name])
-        results = {tracker.name: tracker.result() for tracker in self.trackers}
-        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras reduces step outputs across workers with reduce(MEAN, axis=0), which needs an axis to reduce.
-            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
-        return results
-
-    @property
-    def metrics(self):
-        return list(self.trackers)
+        return self.tracker_results()
 
     def build(self, input_shape=None):
         """Creates every weight by one pass of a zero image through every network."""
         x = tf.zeros([1, *self.config.input_shape])
         self.log_densities(x, tf.zeros([1, 1, self.config.latent_dim]))
         self.built = True
-
-    def get_config(self):
-        return {**super().get_config(), "config": dataclasses.asdict(self.config)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

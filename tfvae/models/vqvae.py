@@ -17,15 +17,14 @@ position, so the ELBO's rate is the constant h w log K and training minimizes th
 (tfvae/models/pixelcnn_prior.py) replaces the uniform prior by a PixelCNN fitted to the codes of the training set.
 """
 
-import dataclasses
 import math
 
 import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfvae.config import ModelConfig
 from tfvae.distributions.likelihoods import make_likelihood
+from tfvae.models.base import ConfiguredModel
 from tfvae.models.vae import stateless_seed
 from tfvae.nets.feature_maps import MapDecoder, MapEncoder, map_size
 from tfvae.nets.quantizer import VectorQuantizer, code_counts, perplexity
@@ -43,12 +42,11 @@ def code_shapes(config):
 
 
 @keras.saving.register_keras_serializable(package="tfvae")
-class VQVAE(keras.Model):
+class VQVAE(ConfiguredModel):
     """A VQ-VAE over images [B, *config.input_shape]; see the module docstring."""
 
     def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config if isinstance(config, ModelConfig) else ModelConfig(**config)
+        super().__init__(config, **kwargs)
         c = self.config
         h, w, channels = c.input_shape
         features = c.hidden_units[-1]
@@ -167,23 +165,9 @@ class VQVAE(keras.Model):
             tracker.update_state(terms[name])
         for counts, tracker in zip(usage, self.trackers[len(TERMS):]):
             tracker.update_state(perplexity(counts))
-        results = {tracker.name: tracker.result() for tracker in self.trackers}
-        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
-        return results
-
-    @property
-    def metrics(self):
-        return list(self.trackers)
+        return self.tracker_results()
 
     def build(self, input_shape=None):
         """Creates every weight by one pass of a zero image through every network."""
         self.terms(tf.zeros([1, *self.config.input_shape]))
         self.built = True
-
-    def get_config(self):
-        return {**super().get_config(), "config": dataclasses.asdict(self.config)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
