@@ -320,6 +320,28 @@ def test_export_app_end_to_end(trained, tmp_path, capsys):
     assert os.listdir(base) == ["1"]
 
 
+def test_export_app_versions_under_a_base_and_lists(trained, tmp_path, capsys):
+    model_dir, _ = trained
+    base = tmp_path / "serving" / "vae"
+    (base / "7").mkdir(parents=True)  # an older version already served, and a non-version folder
+    (base / "notes").mkdir()
+    for _ in range(2):
+        with flagsaver.flagsaver(model_dir=model_dir, export_base=str(base)):
+            export_app.main(["export"])
+    assert sorted(os.listdir(base)) == ["7", "8", "9", "notes"]
+    assert read_metadata(str(base / "9"))["step"] == 2  # 64 images, batch 32, one epoch
+    capsys.readouterr()
+    with flagsaver.flagsaver(model_dir=model_dir, list=True):
+        export_app.main(["export"])
+    out = capsys.readouterr().out
+    assert "a vae model at training step 2" in out
+    assert "reconstruct, encode, decode, sample, log_prob (reconstruct is also serving_default)" in out
+    with flagsaver.flagsaver(model_dir=model_dir, export_base=str(base), export_dir=str(base / "10")):
+        with pytest.raises(SystemExit, match="give exactly one"):
+            export_app.main(["export"])
+    assert sorted(os.listdir(base)) == ["7", "8", "9", "notes"]
+
+
 def test_export_app_answers_a_missing_model_with_one_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no --model_dir: the default, runs/default, holds no model here
     with flagsaver.flagsaver(export_dir=str(tmp_path / "out" / "1")):
