@@ -81,6 +81,17 @@ SIGNATURES = {"vae": vae_signatures, "vqvae": vqvae_signatures, "cvae": conditio
               "m2": conditional_signatures}  # ModelConfig.model -> its endpoints; the first is also serving_default
 
 
+def checked(fn, specs):
+    """fn with each input checked against its TensorSpec's shape when the graph runs: a SavedModel signature does not
+    check shapes itself, so a wrong rank or size would otherwise pass silently or fail deep inside a layer. The error
+    names the input, e.g. "Shape of tensor images [2,8,8] is not compatible with expected shape [?,8,8,1]"."""
+
+    def with_checks(*inputs):
+        return fn(*[tf.ensure_shape(x, spec.shape) for x, spec in zip(inputs, specs)])
+
+    return with_checks
+
+
 @contextlib.contextmanager
 def atomic_directory(export_dir, overwrite=False):
     """Yields an empty temporary folder beside export_dir; on success it becomes export_dir, on failure it goes.
@@ -108,7 +119,7 @@ def export_model(model, export_dir, metadata=None, overwrite=False):
         archive = keras.export.ExportArchive()
         endpoints = signatures(model)
         for name, (fn, spec) in endpoints.items():  # the first endpoint also becomes serving_default
-            archive.add_endpoint(name, fn, input_signature=spec)
+            archive.add_endpoint(name, checked(fn, spec), input_signature=spec)
         archive.write_out(tmp, verbose=False)
         record = {"model_type": model.config.model, "config": model.get_config()["config"],
                   "tfvae_version": tfvae.__version__, "signatures": list(endpoints), **(metadata or {})}

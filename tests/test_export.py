@@ -307,6 +307,9 @@ def test_export_app_end_to_end(trained, tmp_path, capsys):
     x = (data.x_test[:BATCH] > 127).astype(np.float32)  # binary images [B, 8, 8, 1]
     loaded = tf.saved_model.load(export_dir)
     assert_close(loaded.signatures["reconstruct"](images=x)["images"], model(x))
+    for wrong in (x[..., 0], np.zeros((2, 9, 8, 1), np.float32)):  # the MLP would take [B, 8, 8] silently
+        with pytest.raises(tf.errors.InvalidArgumentError, match="Shape of tensor images .* is not compatible"):
+            loaded.signatures["reconstruct"](images=tf.constant(wrong))  # as TF Serving feeds it
 
     with flagsaver.flagsaver(model_dir=model_dir, export_dir=export_dir):
         with pytest.raises(SystemExit) as error:
