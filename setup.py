@@ -9,7 +9,20 @@ setuptools.setup(
     long_description=open("README.md").read() if __import__("os").path.exists("README.md") else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=setuptools.find_packages(include=["tfvae", "tfvae.*", "apps", "apps.*", "export", "export.*"]),
+    # The apps and the export command live at the repository's top level (python -m apps.train from a checkout) and
+    # install under the package's own name, tfvae.apps and tfvae.export, so they claim no generic top-level names.
+    packages=setuptools.find_packages(include=["tfvae", "tfvae.*"]) + ["tfvae.apps", "tfvae.export"],
+    package_dir={"tfvae.apps": "apps", "tfvae.export": "export"},
+    entry_points={"console_scripts": [
+        "tfvae-train=tfvae.apps.train:run",
+        "tfvae-evaluate=tfvae.apps.evaluate:run",
+        "tfvae-sample=tfvae.apps.sample:run",
+        "tfvae-classify=tfvae.apps.classify:run",
+        "tfvae-denoise=tfvae.apps.denoise:run",
+        "tfvae-train-patch-prior=tfvae.apps.train_patch_prior:run",
+        "tfvae-colorize=tfvae.apps.colorize:run",
+        "tfvae-export=tfvae.export.__main__:run",
+    ]},
     package_data={"tfvae.data": ["*.gz"], "tfvae.restoration": ["*.npz", "*.keras", "*.png"],
                   "tfvae.colorization": ["*.keras", "demo/*.png"]},
     install_requires=[

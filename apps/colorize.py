@@ -9,12 +9,15 @@ and original, with the PSNR of each. `--save_model=PATH.keras` writes the --colo
 package ships (BUILD.md).
 """
 
+from tfvae import quiet  # noqa: F401  (first: silences TensorFlow's start-up lines before it is imported)
+
 import os
 
 import numpy as np
 from absl import app, flags
 
-from apps import common
+from tfvae import cli
+from tfvae.families import colorize as colorize_family
 from tfvae.colorization import inference, pictures
 from tfvae.colorization import metrics
 from tfvae.config import ConfigError
@@ -22,6 +25,7 @@ from tfvae.data import DataError, read_image, write_image
 from tfvae.saving import save_model_file
 
 FLAGS = flags.FLAGS
+cli.define_common_flags()
 DEFAULT_OUTPUT = "colorized.png"
 DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(inference.__file__)), "demo")
 
@@ -48,19 +52,19 @@ def check_flags():
             raise ConfigError("--save_model needs --colorizer (the trained model_dir to save)")
         return
     FLAGS.output = FLAGS.output or DEFAULT_OUTPUT
-    common.check_output_path("output", FLAGS.output)
+    cli.check_output_path("output", FLAGS.output)
     if FLAGS.segmentation_output:
-        common.check_output_path("segmentation_output", FLAGS.segmentation_output)
+        cli.check_output_path("segmentation_output", FLAGS.segmentation_output)
 
 
 def load_model():
     try:
-        return inference.load_colorizer(FLAGS.colorizer)
+        return colorize_family.FAMILY.load(FLAGS.colorizer)
     except (FileNotFoundError, ValueError) as e:
         raise ConfigError(f"--colorizer={FLAGS.colorizer}: {e}") from None
 
 
-@common.reports_errors
+@cli.reports_errors
 def main(argv):
     check_flags()
     model = load_model()
@@ -87,7 +91,7 @@ def main(argv):
 
 
 def demo(model):
-    """--output: rows of grey input, colourization, segmentation, original for the built-in images."""
+    """--output: one row per built-in image; columns: grey input, colourization, segmentation, original."""
     rows = []
     for name in sorted(os.listdir(DEMO_DIR)):
         image = read_image(os.path.join(DEMO_DIR, name), channels=3)
@@ -98,8 +102,14 @@ def demo(model):
         print(f"{name}: PSNR {metrics.psnr(coloured, image):.2f} dB (grey input: "
               f"{metrics.psnr(pictures.grey(image), image):.2f} dB)")
     write_image(FLAGS.output, np.concatenate([np.concatenate(row, axis=1) for row in rows], axis=0))
-    print(f"Colourized the built-in images into {FLAGS.output} (rows: grey, colourized, segmentation, original)")
+    print(f"Colourized the built-in images into {FLAGS.output}: one row per image; its columns are the grey input, "
+          "the colourization, the segmentation and the original")
+
+
+def run():
+    """The console script's entry point."""
+    app.run(main)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run()

@@ -6,6 +6,8 @@ first, for demos) it prints PSNR and SSIM before and after. With no --input it d
 image (Set12's house) with noise added.
 """
 
+from tfvae import quiet  # noqa: F401  (first: silences TensorFlow's start-up lines before it is imported)
+
 import os
 import time
 
@@ -13,12 +15,13 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from apps import common
+from tfvae import cli
 from tfvae.config import ConfigError
 from tfvae.data import DataError, read_image, write_image
 from tfvae.restoration import denoise as denoise_lib
 
 FLAGS = flags.FLAGS
+cli.define_common_flags()
 DEFAULT_OUTPUT = "denoised.png"
 DEMO_IMAGE = os.path.join(os.path.dirname(os.path.abspath(denoise_lib.__file__)), "demo.png")
 
@@ -53,10 +56,10 @@ def check_flags():
     if FLAGS.add_noise and FLAGS.clean:
         raise ConfigError("--add_noise uses --input as the clean reference; do not also pass --clean")
     FLAGS.output = FLAGS.output or DEFAULT_OUTPUT
-    common.check_output_path("output", FLAGS.output)
+    cli.check_output_path("output", FLAGS.output)
 
 
-@common.reports_errors
+@cli.reports_errors
 def main(argv):
     check_flags()
     demo = FLAGS.input is None
@@ -91,5 +94,10 @@ def main(argv):
         print(f"PSNR {before[0]:.2f} -> {after[0]:.2f} dB, SSIM {before[1]:.3f} -> {after[1]:.3f}")
 
 
-if __name__ == "__main__":
+def run():
+    """The console script's entry point."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -14,12 +14,14 @@ statistics of its share of the patches (`--cpu_devices=2 --strategy=mirrored` ru
 apps.denoise loads either with --prior_path, tfvae.denoise with prior=load_prior(path).
 """
 
+from tfvae import quiet  # noqa: F401  (first: silences TensorFlow's start-up lines before it is imported)
+
 import os
 import time
 
 from absl import app, flags
 
-from apps import common
+from tfvae import cli
 from tfvae import distribute
 from tfvae.config import ConfigError
 from tfvae.restoration import deep_prior, flow_prior, patch_data
@@ -27,6 +29,7 @@ from tfvae.restoration.gmm import PatchGMM
 from tfvae.saving import save_model_file
 
 FLAGS = flags.FLAGS
+cli.define_common_flags()
 
 flags.DEFINE_string("data", "folder:../shared/data/denoise/train400", "folder:PATH of grey training images")
 flags.DEFINE_enum("prior_type", "gmm", ["gmm", "denoiser", "flow"], "the kind of patch prior")
@@ -40,6 +43,8 @@ flags.DEFINE_enum("flow", "realnvp", flow_prior.FLOWS, "flow: the library's flow
 flags.DEFINE_integer("flow_layers", 6, "flow: flow steps (couplings or autoregressive layers)")
 flags.DEFINE_integer("flow_units", 128, "flow: hidden units of each step's two-layer network")
 flags.DEFINE_integer("map_steps", 3, "flow: gradient steps of its patch MAP (saved with the prior)")
+flags.DEFINE_string("run_dir", None, "denoiser, flow: keep checkpoints and TensorBoard logs here, so a killed run "
+                    "resumes where it stopped (default: none)")
 flags.DEFINE_float("covariance_floor", 1e-6, "smallest eigenvalue of a component covariance ([0, 1] pixel scale)")
 
 
@@ -63,7 +68,7 @@ def check_flags():
         raise ConfigError(f"--num_patches={FLAGS.num_patches} is fewer than --components={FLAGS.components}")
 
 
-@common.reports_errors
+@cli.reports_errors
 def main(argv):
     check_flags()
     distribute.split_cpu(FLAGS.cpu_devices)
@@ -77,14 +82,15 @@ def main(argv):
     if FLAGS.prior_type == "denoiser":
         units = [int(u) for u in FLAGS.denoiser_units]
         model = deep_prior.fit_denoiser(patches, FLAGS.train_steps, FLAGS.batch_size, units, seed=FLAGS.seed,
-                                        strategy=strategy)
+                                        strategy=strategy, model_dir=FLAGS.run_dir)
         if chief:
             save_model_file(model, FLAGS.output)
             print(f"Wrote the learned denoiser prior to {FLAGS.output}")
         return
     if FLAGS.prior_type == "flow":
         model = flow_prior.fit_flow(patches, FLAGS.train_steps, FLAGS.batch_size, FLAGS.flow, FLAGS.flow_layers,
-                                    FLAGS.flow_units, map_steps=FLAGS.map_steps, seed=FLAGS.seed, strategy=strategy)
+                                    FLAGS.flow_units, map_steps=FLAGS.map_steps, seed=FLAGS.seed, strategy=strategy,
+                                    model_dir=FLAGS.run_dir)
         if chief:
             save_model_file(model, FLAGS.output)
             print(f"Wrote the flow prior to {FLAGS.output}")
@@ -102,5 +108,10 @@ def main(argv):
     print(f"Wrote the {FLAGS.components}-component prior to {FLAGS.output}")
 
 
-if __name__ == "__main__":
+def run():
+    """The console script's entry point."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -32,7 +32,7 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import machine  # noqa: E402
-from tfvae import training  # noqa: E402
+from tfvae import families, runs  # noqa: E402
 from tfvae.colorization import baseline, colour, evaluation, inference, pictures  # noqa: E402
 from tfvae.colorization import data as colour_data  # noqa: E402
 from tfvae.data import write_image  # noqa: E402
@@ -64,9 +64,9 @@ def main():
     parser.add_argument("--colorizer", required=True, help="model_dir of apps.train --model=colorize")
     parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "results", "colorize.json"))
     args = parser.parse_args()
-    model = training.restore(args.colorizer)
-    _, train_config = training.read_config(args.colorizer)
-    step = int(tf.train.latest_checkpoint(os.path.join(args.colorizer, training.CHECKPOINT_DIR)).rsplit("-", 1)[1])
+    model = families.restore(args.colorizer)
+    _, train_config = families.read_config(args.colorizer)
+    step = runs.checkpoint_step(args.colorizer)
     data = colour_data.load(f"folder:{DATA}", model.config.input_shape[0])
     print(f"{len(data.x_train)} training, {len(data.x_test)} held-out images; colorizer trained {step} steps")
 

@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 
 from tfvae import data as data_lib
-from tfvae import evaluation, training
+from tfvae import evaluation, families
 from tfvae.config import TrainConfig
 
 
@@ -35,7 +35,7 @@ def train_and_evaluate(model_config, data, epochs, num_samples, surgery=0):
     timer = EpochTimer()
     with tempfile.TemporaryDirectory() as model_dir:
         start = time.perf_counter()
-        model = training.train(model_config, train_config, data, model_dir, verbose=0, validate=False,
+        model = families.train(model_config, train_config, data, model_dir, verbose=0, validate=False,
                                callbacks=[timer])
         wall = time.perf_counter() - start
     per_epoch = data_lib.steps_per_epoch(len(data.x_train), 128) * 128
@@ -64,7 +64,7 @@ def measure_training(model_config, train_config, data, strategy=None):
     timer = EpochTimer()
     with tempfile.TemporaryDirectory() as model_dir:
         start = time.perf_counter()
-        training.train(model_config, train_config, data, model_dir, strategy=strategy, verbose=0, validate=False,
+        families.train(model_config, train_config, data, model_dir, strategy=strategy, verbose=0, validate=False,
                        callbacks=[timer])
         wall = time.perf_counter() - start
     per_epoch = data_lib.steps_per_epoch(len(data.x_train), train_config.batch_size) * train_config.batch_size

@@ -22,7 +22,7 @@ from absl import logging  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from tfvae import data as data_lib  # noqa: E402
-from tfvae.config import ModelConfig  # noqa: E402
+from tfvae.config import VAEConfig  # noqa: E402
 
 BASE = dict(input_shape=(28, 28, 1), architecture="mlp", hidden_units=(512,), latent_dim=16, likelihood="bernoulli",
             pixels="static_binary")
@@ -58,7 +58,7 @@ def main(argv):
     rows = []
     for key in FLAGS.variants:
         label, options = VARIANTS[key]
-        result = common.train_and_evaluate(ModelConfig(**BASE, **options), data, FLAGS.epochs, FLAGS.num_samples,
+        result = common.train_and_evaluate(VAEConfig(**BASE, **options), data, FLAGS.epochs, FLAGS.num_samples,
                                            surgery=500)
         rows.append({"variant": key, "label": label, **result})
         print(f"{label}: NLL {result['nll']:.2f}, ELBO {result['elbo']:.2f}, {result['images_per_s']:.0f} images/s",

@@ -29,7 +29,7 @@ from absl import logging  # noqa: E402
 from benchmarks import common  # noqa: E402
 from tfvae import data as data_lib  # noqa: E402
 from tfvae import distribute  # noqa: E402
-from tfvae.config import ModelConfig, TrainConfig  # noqa: E402
+from tfvae.config import TrainConfig, VAEConfig  # noqa: E402
 
 flags.DEFINE_list("models", ["mlp", "conv"], "which models to run")
 flags.DEFINE_list("replicas", ["1", "2"], "replica counts to measure")
@@ -41,9 +41,9 @@ flags.DEFINE_string("output", os.path.join(os.path.dirname(os.path.abspath(__fil
 FLAGS = flags.FLAGS
 
 MODELS = {  # the models of benchmarks/vae_mnist.py
-    "mlp": ModelConfig(input_shape=(28, 28, 1), architecture="mlp", hidden_units=(512,), latent_dim=16,
+    "mlp": VAEConfig(input_shape=(28, 28, 1), architecture="mlp", hidden_units=(512,), latent_dim=16,
                        likelihood="bernoulli", pixels="static_binary"),
-    "conv": ModelConfig(input_shape=(28, 28, 1)),  # apps.train's default model
+    "conv": VAEConfig(input_shape=(28, 28, 1)),  # apps.train's default model
 }
 
 

@@ -35,14 +35,14 @@ from absl import app, flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from benchmarks import common  # noqa: E402
-from tfvae import cas, classifiers, semi_supervised, training  # noqa: E402
+from tfvae import cas, classifiers, families, semi_supervised  # noqa: E402
 from tfvae import data as data_lib  # noqa: E402
-from tfvae.config import ModelConfig, TrainConfig  # noqa: E402
+from tfvae.config import ConditionalConfig, TrainConfig, VAEConfig  # noqa: E402
 
 SHAPE = (28, 28, 1)
-M1 = ModelConfig(input_shape=SHAPE, architecture="mlp", hidden_units=(600, 600), latent_dim=50)
-M2 = ModelConfig(model="m2", input_shape=SHAPE, architecture="mlp", hidden_units=(500,), latent_dim=50)
-CVAE = ModelConfig(model="cvae", input_shape=SHAPE, architecture="mlp", hidden_units=(500,), latent_dim=50)
+M1 = VAEConfig(input_shape=SHAPE, architecture="mlp", hidden_units=(600, 600), latent_dim=50)
+M2 = ConditionalConfig(model="m2", input_shape=SHAPE, architecture="mlp", hidden_units=(500,), latent_dim=50)
+CVAE = ConditionalConfig(model="cvae", input_shape=SHAPE, architecture="mlp", hidden_units=(500,), latent_dim=50)
 
 flags.DEFINE_list("labels", ["100", "600", "1000"], "numbers of labelled training images")
 flags.DEFINE_integer("epochs_m1", 50, "training epochs of the M1 VAE")
@@ -56,7 +56,7 @@ FLAGS = flags.FLAGS
 
 def train(model_config, data, model_dir, epochs, num_labels=0):
     start = time.perf_counter()
-    model = training.train(model_config, TrainConfig(batch_size=128, epochs=epochs, num_labels=num_labels), data,
+    model = families.train(model_config, TrainConfig(batch_size=128, epochs=epochs, num_labels=num_labels), data,
                            model_dir, verbose=0, validate=False)
     return model, time.perf_counter() - start
 

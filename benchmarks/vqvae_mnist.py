@@ -32,11 +32,10 @@ from absl import logging  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from benchmarks import common  # noqa: E402
-from export import export_model  # noqa: E402
 from tfvae import data as data_lib  # noqa: E402
-from tfvae import prior_training, rate_distortion, training  # noqa: E402
-from tfvae.config import ModelConfig, TrainConfig  # noqa: E402
-from tfvae.models.pixelcnn_prior import PriorConfig, VQVAEWithPrior  # noqa: E402
+from tfvae import families, rate_distortion  # noqa: E402
+from tfvae.config import PriorConfig, TrainConfig, VAEConfig, VQVAEConfig  # noqa: E402
+from tfvae.serving import export_model  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 flags.DEFINE_list("num_codes", ["16", "64", "256", "512"], "codebook sizes K")
@@ -62,17 +61,19 @@ def eval_batches(data, images, labels, config):
 
 
 def run_vqvae(num_codes, data, work):
-    config = ModelConfig(model="vqvae", num_codes=num_codes, **PIXELS)
+    config = VQVAEConfig(model="vqvae", num_codes=num_codes, **PIXELS)
     model_dir = os.path.join(work, f"vqvae_{num_codes}")
     timer = common.EpochTimer()
-    training.train(config, TrainConfig(epochs=FLAGS.epochs), data, model_dir, verbose=0, validate=False,
-                   callbacks=[timer])
+    vqvae = families.train(config, TrainConfig(epochs=FLAGS.epochs), data, model_dir, verbose=0, validate=False,
+                           callbacks=[timer])
     prior_timer = common.EpochTimer()
-    vqvae, prior = prior_training.train_prior(model_dir, PriorConfig(), TrainConfig(epochs=FLAGS.prior_epochs), data,
-                                              verbose=0, validate=False, callbacks=[prior_timer])
+    with_prior = families.get("vqvae").train_stage("prior", model_dir, vqvae, PriorConfig(),
+                                                   TrainConfig(epochs=FLAGS.prior_epochs), data, verbose=0,
+                                                   validate=False, callbacks=[prior_timer])
+    prior = with_prior.prior
     test = rate_distortion.vqvae_point(vqvae, eval_batches(data, data.x_test, data.y_test, config), prior)
     train = rate_distortion.vqvae_point(vqvae, eval_batches(data, data.x_train, data.y_train, config), prior)
-    path = export_model(VQVAEWithPrior(vqvae, prior), os.path.join(model_dir, "export"))
+    path = export_model(with_prior, os.path.join(model_dir, "export"))
     loaded = tf.saved_model.load(path)
     sample_s = []
     for seed in range(3):  # the first call includes the graph's warm-up
@@ -89,9 +90,9 @@ def run_vqvae(num_codes, data, work):
 
 
 def run_vae(beta, data, work):
-    config = ModelConfig(beta=beta, latent_dim=VAE_LATENTS, **PIXELS)
+    config = VAEConfig(beta=beta, latent_dim=VAE_LATENTS, **PIXELS)
     timer = common.EpochTimer()
-    vae = training.train(config, TrainConfig(epochs=FLAGS.epochs), data, os.path.join(work, f"vae_{beta}"),
+    vae = families.train(config, TrainConfig(epochs=FLAGS.epochs), data, os.path.join(work, f"vae_{beta}"),
                          verbose=0, validate=False, callbacks=[timer])
     test = rate_distortion.gaussian_vae_point(vae, eval_batches(data, data.x_test, None, config))
     return {"model": "vae", "beta": beta, **{f"test_{k}": v for k, v in test.items()}, "epoch_s": timer.times,

@@ -1,3 +1,2 @@
-"""SavedModel export of trained tfvae models (`python -m export --model_dir=... --export_dir=.../VERSION`)."""
-
-from export.saved_model import METADATA_FILE, export_model, run_metadata, signatures
+"""`python -m export`: the command line of SavedModel export (export/__main__.py). The writer itself is the
+library's (tfvae/serving.py), so apps and export share it and neither imports the other."""

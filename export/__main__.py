@@ -1,29 +1,32 @@
 """Exports a trained model as a SavedModel: `python -m export --model_dir=runs/default --export_dir=serving/vae/1`.
 
 `--export_base=serving/vae` instead writes the next version, serving/vae/<1 + the highest integer there>, the layout
-TF Serving expects. `python -m export --denoiser=shipped --export_dir=serving/denoise/1` exports the denoiser
-(export/denoiser.py). `python -m export --list` says what a model_dir holds and which signatures its export has.
+TF Serving expects. `python -m export --denoiser=shipped --export_dir=serving/denoise/1` exports the denoiser with
+any patch prior (tfvae/restoration/serving.py). `python -m export --list` says what a model_dir holds and which
+signatures its export has. The endpoints are the family's (tfvae/families/); the writer is tfvae/serving.py.
 See BUILD.md for serving and the signatures.
 """
 
-import os
+from tfvae import quiet  # noqa: F401  (first: silences TensorFlow's start-up lines before it is imported)
 
-from absl import app, flags
+import os  # noqa: E402
 
-from apps import common
-from export.denoiser import export_denoiser
-from export.saved_model import export_model, signatures
-from tfvae import prior_training, training
-from tfvae.config import ConfigError
-from tfvae.models.pixelcnn_prior import VQVAEWithPrior
+from absl import app, flags  # noqa: E402
+
+from tfvae import cli, serving  # noqa: E402
+from tfvae.config import ConfigError  # noqa: E402
+from tfvae.restoration import denoise as denoise_lib  # noqa: E402
+from tfvae.restoration.serving import export_denoiser  # noqa: E402
 
 FLAGS = flags.FLAGS
+cli.define_common_flags()
 flags.DEFINE_string("export_dir", None, "where the SavedModel goes (for TF Serving: BASE/<version>)")
 flags.DEFINE_string("export_base", None, "write the SavedModel to the next integer version under this folder")
 flags.DEFINE_bool("list", False, "print what --model_dir holds and the signatures its export would have; write nothing")
 flags.DEFINE_bool("overwrite", False, "replace an existing export_dir")
-flags.DEFINE_string("denoiser", None, "export the denoiser instead of a model_dir: 'shipped' (the packaged patch "
-                    "prior) or the .npz of apps.train_patch_prior")
+flags.DEFINE_string("denoiser", None, "export the denoiser instead of a model_dir, with a patch prior: 'shipped' "
+                    "(the packaged GMM), 'learned' or 'flow' (the packaged learned priors), or a prior file of "
+                    "apps.train_patch_prior (.npz GMM, .keras learned denoiser or flow)")
 
 
 def next_version(base):
@@ -32,19 +35,11 @@ def next_version(base):
     return os.path.join(base, str(max(versions, default=0) + 1))
 
 
-def load(model_dir):
-    """(the model of model_dir, with its phase-II prior if it is a VQ-VAE that has one; its training step)."""
-    model = training.restore(model_dir)
-    if model.config.model == "vqvae" and os.path.isdir(os.path.join(model_dir, prior_training.PRIOR_DIR)):
-        model = VQVAEWithPrior(model, prior_training.restore_prior(model_dir))  # adds `sample` and `rate`
-    return model, training.checkpoint_step(model_dir)
-
-
-@common.reports_errors
+@cli.reports_errors
 def main(argv):
     if FLAGS.list:
-        model, step = load(FLAGS.model_dir)
-        names = list(signatures(model))
+        model, step = serving.load(FLAGS.model_dir)
+        names = list(serving.signatures(model))
         print(f"{FLAGS.model_dir}: a {model.config.model} model at training step {step}; its SavedModel has the "
               f"signatures {', '.join(names)} ({names[0]} is also serving_default)")
         return
@@ -54,15 +49,21 @@ def main(argv):
     FLAGS.export_dir = FLAGS.export_dir or next_version(FLAGS.export_base)
     if FLAGS.denoiser:
         prior = None if FLAGS.denoiser == "shipped" else FLAGS.denoiser
-        if prior and not os.path.isfile(prior):
-            raise ConfigError(f"--denoiser={prior}: no such file (use 'shipped' or a prior .npz)")
+        if not os.path.isfile(denoise_lib.prior_file(prior)):
+            raise ConfigError(f"--denoiser={FLAGS.denoiser}: no such file (use 'shipped', 'learned', 'flow' or a "
+                              "prior .npz / .keras file)")
         path = export_denoiser(prior, FLAGS.export_dir, overwrite=FLAGS.overwrite)
         print(f"Exported the denoiser to {path}")
         return
-    model, _ = load(FLAGS.model_dir)
-    path = export_model(model, FLAGS.export_dir, overwrite=FLAGS.overwrite, model_dir=FLAGS.model_dir)
+    model, _ = serving.load(FLAGS.model_dir)
+    path = serving.export_model(model, FLAGS.export_dir, overwrite=FLAGS.overwrite, model_dir=FLAGS.model_dir)
     print(f"Exported the SavedModel to {path}")
 
 
-if __name__ == "__main__":
+def run():
+    """The console script's entry point."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

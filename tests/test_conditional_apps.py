@@ -3,22 +3,18 @@ process without tfvae, bad label flags, and the CAS classifier on real data."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from absl.testing import flagsaver
-from test_export import LOADER  # the fresh-process loader of the export tests
 
 from apps import classify as classify_app
 from apps import sample as sample_app
 from apps import train as train_app
-from tfvae import cas, training
+from tfvae import cas, families
 from tfvae.data import mnist_offline
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(architecture="mlp", hidden_units=["8"], latent_dim=2, batch_size=16, epochs=1, jit_compile=False,
             steps_per_execution=1)
 RTOL, ATOL = 1e-5, 1e-6
@@ -27,21 +23,22 @@ RTOL, ATOL = 1e-5, 1e-6
 def train(model_dir, npz, **flags):
     with flagsaver.flagsaver(dataset=f"npz:{npz}", model_dir=model_dir, **{**TINY, **flags}):
         train_app.main(["train"])
-    return training.restore(model_dir)
+    return families.restore(model_dir)
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """model_dirs trained by apps.train on tiny labelled data: m2, cvae and M1+M2 (with its M1 vae)."""
+def runs(tmp_path_factory, app_runs):
+    """model_dirs trained by apps.train on tiny labelled data (64 8x8 images, every class at least 6 times): m2 and
+    cvae through python -m with TINY's flags (tests/app_runs.py: m2 with num_labels=20, labelled_fraction=0.25), and
+    here M1+M2 (with its M1 vae)."""
     work = tmp_path_factory.mktemp("runs")
-    rng = np.random.default_rng(0)
-    labels = np.arange(64) % 10  # every class at least 6 times
-    npz = str(work / "tiny.npz")
-    np.savez(npz, x_train=rng.integers(0, 256, (64, 8, 8), dtype=np.uint8), y_train=labels,
-             x_test=rng.integers(0, 256, (16, 8, 8), dtype=np.uint8), y_test=np.arange(16) % 10)
-    dirs = {name: str(work / name) for name in ("m2", "cvae", "m1", "m1_m2")}
-    models = {"m2": train(dirs["m2"], npz, model="m2", num_labels=20, labelled_fraction=0.25),
-              "cvae": train(dirs["cvae"], npz, model="cvae")}
+    npz = app_runs.npz
+    dirs = {name: str(work / name) for name in ("m1", "m1_m2")}
+    models = {}
+    for name, run in app_runs.get("m2", "cvae").items():
+        assert run.results["train"].status == 0, str(run.results["train"])
+        dirs[name] = run.model_dir
+        models[name] = families.restore(run.model_dir)
     train(dirs["m1"], npz, model="vae", latent_dim=3)
     models["m1_m2"] = train(dirs["m1_m2"], npz, model="m2", num_labels=10, m1_dir=dirs["m1"])
     return work, npz, dirs, models
@@ -101,29 +98,22 @@ def test_analogies_decode_one_style_under_every_class(runs):
     np.testing.assert_allclose(rows[1, 1 + 5], model.decode(z[1:], tf.one_hot([5], 10))[0], rtol=1e-5, atol=1e-6)
 
 
-def test_exports_reload_without_tfvae_and_match(runs):
+def test_exports_reload_without_tfvae_and_match(runs, reload):
     work, _, dirs, models = runs
     rng = np.random.default_rng(2)
     inputs = {"x": rng.integers(0, 2, (3, 8, 8, 1)).astype(np.float32), "labels": np.array([4, 0, 9], np.int32),
               "z": rng.normal(size=(3, 2)).astype(np.float32), "seed": np.int64(11)}
-    np.savez(work / "inputs.npz", **inputs)
     calls = {"sample": ("sample", {"labels": "labels", "seed": "seed"}),
              "decode": ("decode", {"z": "z", "labels": "labels"}),
              "encode": ("encode", {"images": "x", "labels": "labels"}),
              "reconstruct": ("reconstruct", {"images": "x", "labels": "labels"})}
     jobs = {name: {**calls, "classify": ("classify", {"images": "x"})} if name != "cvae" else calls
             for name in ("m2", "cvae", "m1_m2")}
-    plan = [{"export_dir": os.path.join(dirs[name], "export", "4"), "inputs": str(work / "inputs.npz"),
-             "outputs": str(work / f"{name}_outputs.npz"), "calls": job_calls} for name, job_calls in jobs.items()]
-    (work / "plan.json").write_text(json.dumps(plan))
-    (work / "load.py").write_text(LOADER)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    run = subprocess.run([sys.executable, str(work / "load.py"), str(work / "plan.json"), ROOT], cwd=work, env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
+    results = reload([{"export_dir": os.path.join(dirs[name], "export", "4"), "inputs": inputs, "calls": job_calls}
+                      for name, job_calls in jobs.items()])
     x, labels = inputs["x"], inputs["labels"]
-    for name in ("m2", "cvae", "m1_m2"):
-        model, out = models[name], dict(np.load(work / f"{name}_outputs.npz"))
+    for name, result in zip(jobs, results):
+        model, out = models[name], result["outputs"]
         y = model.onehot(labels)
         z, images = model.sample(labels, inputs["seed"])
         expected = {"sample.images": images, "sample.z": z, "decode.images": model.decode(inputs["z"], y),
@@ -145,7 +135,7 @@ BAD_FLAGS = [
     (dict(model="m2", posterior="iaf"), "--posterior: --model=m2 has a diagonal Gaussian"),
     (dict(model="m2", m1_dir="/no/such/m1"), "--m1_dir: --model_dir=/no/such/m1 holds no model"),
     (dict(model="m2", m1_dir="M1", likelihood="gaussian"), "its pixels is 'dynamic_binary', this model's 'dequantized'"),
-    (dict(model="vae", m1_dir="/no/such/m1"), "--m1_dir: only ('cvae', 'm2') can be stacked"),
+    (dict(model="vae", m1_dir="/no/such/m1"), "--m1_dir: only ('cvae', 'm2') have it, not --model=vae"),
     (dict(model="cvae", unlabelled=True), "has no labels; --model=cvae needs labelled images"),
 ]
 

@@ -5,15 +5,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfvae import distribute, training
-from tfvae.config import ModelConfig, TrainConfig
+from tfvae import distribute, families, training
+from tfvae.config import TrainConfig
+from tfvae.families import make_config
 from tfvae.data import load
 
 
 @pytest.mark.parametrize("architecture", ["mlp", "conv"])
 def test_one_and_two_replicas_reach_the_same_weights(tmp_path, tiny_npz, architecture):
     data = load(f"npz:{tiny_npz}")
-    model_config = ModelConfig(input_shape=data.shape, architecture=architecture, latent_dim=3,
+    model_config = make_config(input_shape=data.shape, architecture=architecture, latent_dim=3,
                                hidden_units=(6,) if architecture == "mlp" else (2, 3))
     train_config = TrainConfig(dataset=f"npz:{tiny_npz}", batch_size=16, epochs=2, learning_rate=3e-3,
                                jit_compile=False, steps_per_execution=2)
@@ -21,7 +22,7 @@ def test_one_and_two_replicas_reach_the_same_weights(tmp_path, tiny_npz, archite
     weights = {}
     for name in ("default", "mirrored"):
         strategy = distribute.make_strategy(name)
-        model = training.train(model_config, train_config, data, str(tmp_path / name), strategy=strategy,
+        model = families.train(model_config, train_config, data, str(tmp_path / name), strategy=strategy,
                                verbose=0, validate=False)
         assert model.distribute_strategy.num_replicas_in_sync == (2 if name == "mirrored" else 1)
         assert training.step_of(model.optimizer) == 8  # 64 images / 16 per batch, 2 epochs
@@ -55,7 +56,7 @@ def test_two_replicas_take_the_step_of_one_with_sgd():
         strategy = distribute.make_strategy(name)
         keras.utils.set_random_seed(0)
         with strategy.scope():
-            model = training.make_model(ModelConfig(input_shape=(8, 8, 1), architecture="mlp", latent_dim=3,
+            model = families.make_model(make_config(input_shape=(8, 8, 1), architecture="mlp", latent_dim=3,
                                                     hidden_units=(6,)))
             model.build(None)
             model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
@@ -112,8 +113,8 @@ def test_two_workers_train_together_like_one_process_and_only_the_chief_writes_o
     # The same model, data and flags in this process on one device (no XLA: the workers' replicas on CPUs cannot
     # use it, and XLA draws other random numbers).
     data = load(f"npz:{tiny_npz}")
-    single = training.train(
-        ModelConfig(input_shape=data.shape, architecture="mlp", hidden_units=(8,), latent_dim=2),
+    single = families.train(
+        make_config(input_shape=data.shape, architecture="mlp", hidden_units=(8,), latent_dim=2),
         TrainConfig(dataset=f"npz:{tiny_npz}", batch_size=16, epochs=2, learning_rate=0.01, jit_compile=False),
         data, str(tmp_path / "single"), strategy=distribute.make_strategy("default"), verbose=0, validate=False)
     assert [w.returncode for w in workers] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
@@ -127,7 +128,7 @@ def test_two_workers_train_together_like_one_process_and_only_the_chief_writes_o
     worker_step, worker = checkpoint_weights(os.path.join(worker_dir, "checkpoints"))
     assert chief_step == worker_step == training.step_of(single.optimizer) == 8
     assert len(chief) == len(single.weights) > 0
-    initial = [w.numpy() for w in training.compiled_model(single.config, TrainConfig(), distribute.make_strategy(
+    initial = [w.numpy() for w in training.compiled(lambda: families.make_model(single.config), single.config.seed, distribute.make_strategy(
         "default"), 4)[0].weights]
     for a, b, one, start in zip(chief, worker, single.weights, initial):
         np.testing.assert_array_equal(a, b)  # all-reduced gradients: the workers apply identical updates

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfvae.config import ModelConfig
+from tfvae.families import make_config
 from tfvae.distributions import latents, likelihoods
 
 tfd = tfp.distributions
@@ -103,5 +103,5 @@ def test_logistic_mixture_matches_hand_computation():
 @pytest.mark.parametrize("pixels,extra", [("dynamic_binary", 0.0), ("8bit", 0.0), ("dequantized", math.log(256.0))])
 def test_bits_per_dim(pixels, extra):
     likelihood = {"dynamic_binary": "bernoulli", "8bit": "logistic", "dequantized": "gaussian"}[pixels]
-    config = ModelConfig(input_shape=(2, 3, 1), likelihood=likelihood, pixels=pixels)
+    config = make_config(input_shape=(2, 3, 1), likelihood=likelihood, pixels=pixels)
     np.testing.assert_allclose(likelihoods.bits_per_dim(10.0, config), (10.0 + 6 * extra) / (6 * math.log(2.0)))

@@ -6,9 +6,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfvae import evaluation, objectives
-from tfvae.config import ModelConfig
+from tfvae.families import make_config
 from tfvae.models import VAE
-from tfvae.models.vae import stateless_seed
+from tfvae.seeds import model_seed
 
 tfd = tfp.distributions
 D, L = 5, 3  # data and latent sizes, all different so swapped axes fail
@@ -25,7 +25,7 @@ def linear_gaussian_vae(posterior_inflation=1.2, dead_dims=()):
     importance weights have bounded variance; `dead_dims` get the prior N(0, 1) as their posterior (inactive units).
     Returns the model and the exact marginal distribution of x.
     """
-    model = VAE(ModelConfig(input_shape=(D, 1, 1), architecture="mlp", hidden_units=(), latent_dim=L,
+    model = VAE(make_config(input_shape=(D, 1, 1), architecture="mlp", hidden_units=(), latent_dim=L,
                             likelihood="gaussian", pixels="continuous"))
     model.build(None)
     rng = np.random.default_rng(0)
@@ -54,7 +54,7 @@ def test_importance_sampled_nll_matches_exact_marginal():
     model, marginal = linear_gaussian_vae()
     x = data(7, seed=1)
     exact = marginal.log_prob(tf.reshape(x, [7, D])).numpy()
-    estimate = evaluation.log_likelihood(model, x, 50_000, stateless_seed(0, 1)).numpy()
+    estimate = evaluation.log_likelihood(model, x, 50_000, model_seed(0, 1)).numpy()
     # q is the exact posterior up to its correlations (and inflated); measured here, the error of the estimate is
     # about 0.02 nats with 5,000 weights, 0.003 with 50,000 and 0.001 with 200,000 (it converges to log p(x)).
     # 0.01 leaves room for Monte Carlo error while a wrong term (a scale, a swapped axis) is off by far more.
@@ -67,7 +67,7 @@ def test_importance_sampled_nll_matches_exact_marginal():
 def test_chunked_estimate_does_not_depend_on_memory_budget():
     model, _ = linear_gaussian_vae()
     x = data(3, seed=2)
-    seed = stateless_seed(0, 2)
+    seed = model_seed(0, 2)
     one_chunk = evaluation.log_likelihood(model, x, 37, seed, max_floats=10 ** 9).numpy()
     many_chunks = evaluation.log_likelihood(model, x, 37, seed, max_floats=3 * D * 4).numpy()  # chunks of 4
     assert np.all(np.isfinite(one_chunk))
@@ -139,7 +139,7 @@ def test_elbo_surgery_of_separated_posteriors_reaches_log_n():
 def test_flow_posterior_with_zero_parameters_is_the_diagonal_gaussian():
     """Planar steps with u = w = 0 are the identity: log q along the sampling path equals the base log density,
     and the Monte Carlo rate matches the analytic KL of the base."""
-    model = VAE(ModelConfig(input_shape=(D, 1, 1), architecture="mlp", hidden_units=(), latent_dim=L,
+    model = VAE(make_config(input_shape=(D, 1, 1), architecture="mlp", hidden_units=(), latent_dim=L,
                             likelihood="gaussian", pixels="continuous", posterior="planar", flow_steps=2))
     model.build(None)
     kernel, bias = model.encoder.out.kernel.numpy(), model.encoder.out.bias.numpy()

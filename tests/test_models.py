@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tfvae import nets
-from tfvae.config import ModelConfig
+from tfvae.families import make_config
 from tfvae.data import pipeline
 from tfvae.models import VAE
 
@@ -25,7 +25,7 @@ CASES = [
 
 def make(case, shape=(6, 10, 1)):
     keras.utils.set_random_seed(0)
-    model = VAE(ModelConfig(input_shape=shape, latent_dim=2, **case))
+    model = VAE(make_config(input_shape=shape, latent_dim=2, **case))
     model.build(None)
     return model
 
@@ -65,7 +65,7 @@ def test_expected_weight_count_for_mlp():
 
 @pytest.mark.parametrize("shape,channels", [((28, 28, 1), (3, 5)), ((7, 9, 3), (4,)), ((13, 6, 1), (2, 3, 4))])
 def test_conv_nets_are_sized_by_the_input_shape(shape, channels):
-    config = ModelConfig(input_shape=shape, architecture="conv", hidden_units=channels, latent_dim=2)
+    config = make_config(input_shape=shape, architecture="conv", hidden_units=channels, latent_dim=2)
     encoder, decoder = nets.make_encoder(config, 4), nets.make_decoder(config, 5)
     assert encoder(tf.zeros([2, *shape])).shape == (2, 4)
     assert decoder(tf.zeros([3, 2, 2])).shape == (3, 2, *shape[:2], 5)  # any leading batch dims
@@ -98,3 +98,38 @@ def test_sampling_is_a_function_of_the_seed():
     np.testing.assert_array_equal(x1.numpy(), x2.numpy())
     assert not np.allclose(z1.numpy(), z3.numpy())
     assert x1.shape == (5, 6, 10, 1) and np.all((x1.numpy() >= 0) & (x1.numpy() <= 1))
+
+
+def test_every_model_trains_through_the_base_step():
+    """The nine trained models write their terms, not their steps: train_step and test_step are TermsModel's."""
+    # pylint: disable=g-import-not-at-top
+    from tfvae.colorization.baseline import Regressor
+    from tfvae.models import CVAE, M2, VQVAE, Colorizer
+    from tfvae.models.base import TermsModel
+    from tfvae.models.pixelcnn_prior import CodePrior
+    from tfvae.restoration.deep_prior import DenoiserPrior
+    from tfvae.restoration.flow_prior import FlowPatchPrior
+
+    for cls in (VAE, CVAE, M2, VQVAE, Colorizer, CodePrior, DenoiserPrior, FlowPatchPrior, Regressor):
+        for step in ("train_step", "test_step", "update_trackers"):
+            owner = next(c for c in cls.__mro__ if step in vars(c))
+            assert owner is TermsModel, f"{cls.__name__}.{step} is {owner.__name__}'s"
+        assert "step_terms" in vars(cls), f"{cls.__name__} does not say what its terms are"
+
+
+def test_m1_plus_m2_takes_its_trained_m1_and_freezes_it():
+    # pylint: disable=g-import-not-at-top
+    from tfvae.config import ConditionalConfig, ConfigError
+    from tfvae.models import M2
+
+    m1 = make(CASES[0])  # a VAE on (6, 10, 1) dynamically binarized images with 2 latents
+    fields = dict(model="m2", input_shape=(6, 10, 1), architecture="mlp", hidden_units=(7,), latent_dim=3,
+                  num_classes=5, m1_dir="/a/trained/vae")
+    model = M2(ConditionalConfig(**fields), m1)
+    model.build(None)
+    assert model.m1 is m1 and not m1.trainable_weights and model.data_shape == (1, 1, 2)
+    assert all(id(w) not in {id(v) for v in model.trainable_weights} for w in m1.weights)
+    with pytest.raises(ValueError, match="pass the trained VAE of m1_dir as m1"):
+        M2(ConditionalConfig(**fields))
+    with pytest.raises(ConfigError, match="its pixels is 'dynamic_binary', this model's 'dequantized'"):
+        M2(ConditionalConfig(**fields, likelihood="gaussian"), m1)

@@ -14,10 +14,12 @@ import keras
 import numpy as np
 import pytest
 
-from tfvae import distribute, prior_training, training
-from tfvae.config import ModelConfig, TrainConfig
+from tfvae import distribute, families, training
+from tfvae.config import TrainConfig
+from tfvae.families import make_config
 from tfvae.data import load
-from tfvae.models.pixelcnn_prior import CodePrior, PriorConfig
+from tfvae.config import PriorConfig
+from tfvae.models.pixelcnn_prior import CodePrior
 from tfvae.restoration import deep_prior
 from tfvae.restoration.gmm import PatchGMM
 
@@ -34,11 +36,11 @@ def image_family(**model):
 
     def run(strategy, work, npz):
         data = load(f"npz:{npz}")
-        model_config = ModelConfig(input_shape=data.shape, architecture="mlp", hidden_units=(6,), latent_dim=3,
+        model_config = make_config(input_shape=data.shape, architecture="mlp", hidden_units=(6,), latent_dim=3,
                                    **model)
         train_config = TrainConfig(dataset=f"npz:{npz}", **TRAIN)
-        before = training.compiled_model(model_config, train_config, strategy, 4)[0]
-        after = training.train(model_config, train_config, data, str(work), strategy=strategy, verbose=0,
+        before = training.compiled(lambda: families.make_model(model_config), model_config.seed, strategy, 4)[0]
+        after = families.train(model_config, train_config, data, str(work), strategy=strategy, verbose=0,
                                validate=False)
         return after.distribute_strategy.num_replicas_in_sync, weights_of(before), weights_of(after)
 
@@ -50,18 +52,17 @@ def pixelcnn_prior(strategy, work, npz):
     phase_one = work.parent / "phase_one"
     data = load(f"npz:{npz}")
     if not phase_one.exists():
-        config = ModelConfig(model="vqvae", input_shape=data.shape, hidden_units=(3,), num_codes=5, code_dim=2,
+        config = make_config(model="vqvae", input_shape=data.shape, hidden_units=(3,), num_codes=5, code_dim=2,
                              likelihood="gaussian")
-        training.train(config, TrainConfig(dataset=f"npz:{npz}", **TRAIN), data, str(phase_one),
+        families.train(config, TrainConfig(dataset=f"npz:{npz}", **TRAIN), data, str(phase_one),
                        strategy=distribute.make_strategy("default"), verbose=0, validate=False)
     shutil.copytree(phase_one, work)
     prior_config = PriorConfig(pixelcnn_layers=2, pixelcnn_filters=4, seed=3)
     train_config = TrainConfig(dataset=f"npz:{npz}", **TRAIN)
-    vqvae = prior_training.restore_vqvae(str(work))
-    before = training.compiled(lambda: CodePrior(prior_config, vqvae.config), prior_config.seed, train_config,
-                               strategy, 4)[0]
-    _, prior = prior_training.train_prior(str(work), prior_config, train_config, data, strategy=strategy, verbose=0,
-                                          validate=False)
+    vqvae = families.restore(str(work))
+    before = training.compiled(lambda: CodePrior(prior_config, vqvae.config), prior_config.seed, strategy, 4)[0]
+    prior = families.get("vqvae").train_stage("prior", str(work), vqvae, prior_config, train_config, data,
+                                              strategy=strategy, verbose=0, validate=False).prior
     return prior.distribute_strategy.num_replicas_in_sync, weights_of(before), weights_of(prior)
 
 
@@ -105,10 +106,10 @@ def colorize_family(strategy, work, npz):
         for i in range(10):
             write_image(str(folder / f"{i}.png"), rng.integers(0, 256, (12 + i, 14, 3), dtype=np.uint8))
     data = colour_data.load(f"folder:{folder}", 8)  # 9 training images x 8 crops / 16 = 4 steps
-    model_config = ModelConfig(model="colorize", input_shape=data.shape, hidden_units=(4, 6), num_segments=3)
+    model_config = make_config(model="colorize", input_shape=data.shape, hidden_units=(4, 6), num_segments=3)
     train_config = TrainConfig(dataset=f"folder:{folder}", **TRAIN)
-    before = training.compiled_model(model_config, train_config, strategy, 4)[0]
-    after = training.train(model_config, train_config, data, str(work), strategy=strategy, verbose=0, validate=False)
+    before = training.compiled(lambda: families.make_model(model_config), model_config.seed, strategy, 4)[0]
+    after = families.train(model_config, train_config, data, str(work), strategy=strategy, verbose=0, validate=False)
     return after.distribute_strategy.num_replicas_in_sync, weights_of(before), weights_of(after)
 
 

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfvae import semi_supervised, training
-from tfvae.config import ConfigError, ModelConfig, TrainConfig
+from tfvae import families, semi_supervised, training
+from tfvae.config import ConfigError, TrainConfig
+from tfvae.families import make_config
 from tfvae.data import DataError, ImageData
 from tfvae.models import CVAE, M2
 
@@ -19,7 +20,7 @@ def softmax(a, axis):
 
 
 # A toy M2: 3x2 binary images, 2 latents, 3 classes, one hidden layer of 5 units; all sizes differ.
-TOY = ModelConfig(model="m2", input_shape=(3, 2, 1), architecture="mlp", hidden_units=(5,), latent_dim=2,
+TOY = make_config(model="m2", input_shape=(3, 2, 1), architecture="mlp", hidden_units=(5,), latent_dim=2,
                   num_classes=3)
 BATCH = 4
 
@@ -106,7 +107,7 @@ def test_labelled_bound_is_below_log_joint():
 
 
 def test_cvae_terms_are_the_elbo_of_its_label():
-    config = ModelConfig(model="cvae", input_shape=(3, 2, 1), architecture="mlp", hidden_units=(5,), latent_dim=2,
+    config = make_config(model="cvae", input_shape=(3, 2, 1), architecture="mlp", hidden_units=(5,), latent_dim=2,
                          num_classes=3)
     model, x = toy_model(config, seed=6), toy_images(seed=7)
     labels = tf.constant([0, 2, 1, 2])
@@ -155,7 +156,7 @@ def test_labelled_subset_rejects_a_class_too_small_for_balance():
 def test_conditional_training_needs_labels(tmp_path):
     data = ImageData("unlabelled", np.zeros((8, 3, 2, 1), np.uint8), np.zeros((4, 3, 2, 1), np.uint8))
     with pytest.raises(DataError, match="has no labels"):
-        training.train(TOY, TrainConfig(dataset="npz:x", batch_size=4, epochs=1), data, str(tmp_path / "run"))
+        families.train(TOY, TrainConfig(dataset="npz:x", batch_size=4, epochs=1), data, str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()
 
 
@@ -166,11 +167,12 @@ def test_mixed_batches_hold_the_labelled_subset_and_the_rest_in_a_fixed_ratio():
     images[:, 0, 0, 0] = index  # the first pixel names the image (8-bit pixels pass it through unchanged)
     labels = index % 4
     data = ImageData("toy", images, images[:8], labels, labels[:8])
-    config = ModelConfig(model="m2", input_shape=(3, 2, 1), architecture="mlp", hidden_units=(5,), latent_dim=2,
+    config = make_config(model="m2", input_shape=(3, 2, 1), architecture="mlp", hidden_units=(5,), latent_dim=2,
                          num_classes=4, likelihood="logistic", num_mixtures=1)
     train_config = TrainConfig(batch_size=10, num_labels=8, labelled_fraction=0.3)
     subset = set(semi_supervised.labelled_subset(labels, 8, 4, config.seed))
-    batches, test = semi_supervised.datasets(data, config, train_config, start_step=0)
+    batches = semi_supervised.mixed_batches(data, config, train_config, start_step=0)
+    test = semi_supervised.labelled_test_batches(data, config, train_config.batch_size)
     seen = set()
     for x, y, x_u in batches.take(12):
         ids, ids_u = x.numpy()[:, 0, 0, 0].astype(int), x_u.numpy()[:, 0, 0, 0].astype(int)
@@ -179,7 +181,7 @@ def test_mixed_batches_hold_the_labelled_subset_and_the_rest_in_a_fixed_ratio():
         np.testing.assert_array_equal(y.numpy(), labels[ids])
         seen |= set(ids_u)
     assert seen == set(range(n)) - subset  # 12 steps of 7 cover the 32 unlabelled images
-    resumed, _ = semi_supervised.datasets(data, config, train_config, start_step=5)
+    resumed = semi_supervised.mixed_batches(data, config, train_config, start_step=5)
     for a, b in zip(list(batches.skip(5).take(2)), list(resumed.take(2))):
         for u, v in zip(a, b):
             np.testing.assert_array_equal(u.numpy(), v.numpy())
@@ -191,18 +193,18 @@ def test_m2_training_moves_every_weight_and_resumes(tmp_path, tiny_npz):
     from tfvae.data import load  # pylint: disable=g-import-not-at-top
 
     data = load(f"npz:{tiny_npz}")
-    config = ModelConfig(model="m2", input_shape=data.shape, architecture="mlp", hidden_units=(6,), latent_dim=3)
+    config = make_config(model="m2", input_shape=data.shape, architecture="mlp", hidden_units=(6,), latent_dim=3)
     train_config = TrainConfig(dataset=f"npz:{tiny_npz}", batch_size=16, epochs=1, num_labels=20,
                                labelled_fraction=0.25, steps_per_execution=2)
     keras.utils.set_random_seed(config.seed)  # as training.train does: the same initial weights
     fresh = M2(config)
     fresh.build(None)
     before = [w.numpy().copy() for w in fresh.weights]
-    model = training.train(config, train_config, data, str(tmp_path / "run"), verbose=0, validate=False)
+    model = families.train(config, train_config, data, str(tmp_path / "run"), verbose=0, validate=False)
     assert len(model.trainable_variables) == len(model.weights)
     for w, old in zip(model.weights, before):
         assert not np.allclose(w.numpy(), old), w.path
-    restored = training.restore(str(tmp_path / "run"))
+    restored = families.restore(str(tmp_path / "run"))
     for a, b in zip(model.weights, restored.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     clone = M2.from_config(model.get_config())

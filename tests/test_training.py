@@ -7,10 +7,12 @@ import sys
 import time
 
 import numpy as np
+import tensorflow as tf
 import pytest
 
-from tfvae import training
-from tfvae.config import ConfigError, ModelConfig, TrainConfig
+from tfvae import families, runs, training
+from tfvae.config import ConfigError, TrainConfig
+from tfvae.families import make_config
 from tfvae.data import load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,20 +20,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def configs(npz, epochs, **model):
     data = load(f"npz:{npz}")
-    model_config = ModelConfig(input_shape=data.shape, architecture="mlp", hidden_units=(6,), latent_dim=3, **model)
+    model_config = make_config(input_shape=data.shape, architecture="mlp", hidden_units=(6,), latent_dim=3, **model)
     return data, model_config, TrainConfig(dataset=f"npz:{npz}", batch_size=16, epochs=epochs, steps_per_execution=2)
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_npz):
     data, model_config, three = configs(tiny_npz, epochs=3)
-    straight = training.train(model_config, three, data, str(tmp_path / "a"), verbose=0, validate=False)
+    straight = families.train(model_config, three, data, str(tmp_path / "a"), verbose=0, validate=False)
     _, _, one = configs(tiny_npz, epochs=1)
-    training.train(model_config, one, data, str(tmp_path / "b"), verbose=0, validate=False)  # "killed" after 1 epoch
-    resumed = training.train(model_config, three, data, str(tmp_path / "b"), verbose=0, validate=False)
+    families.train(model_config, one, data, str(tmp_path / "b"), verbose=0, validate=False)  # "killed" after 1 epoch
+    resumed = families.train(model_config, three, data, str(tmp_path / "b"), verbose=0, validate=False)
     assert training.step_of(resumed.optimizer) == training.step_of(straight.optimizer) == 12
     for a, b in zip(straight.weights, resumed.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
-    restored = training.restore(str(tmp_path / "b"))
+    restored = families.restore(str(tmp_path / "b"))
     for a, b in zip(resumed.weights, restored.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
@@ -46,10 +48,10 @@ def test_killed_app_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, tin
                "--architecture=mlp", "--hidden_units=8", "--latent_dim=2", "--batch_size=8", "--export=false",
                "--jit_compile=false"]
     env = {**os.environ, "PYTHONPATH": ROOT}
-    checkpoints = os.path.join(model_dir, training.CHECKPOINT_DIR)
+    checkpoints = os.path.join(model_dir, runs.CHECKPOINT_DIR)
 
     def latest_step():  # the CheckpointManager names the state file last, so this only sees complete checkpoints
-        path = training.tf.train.latest_checkpoint(checkpoints) if os.path.isdir(checkpoints) else None
+        path = tf.train.latest_checkpoint(checkpoints) if os.path.isdir(checkpoints) else None
         return int(path.rsplit("-", 1)[1]) if path else 0
 
     def run_and_kill(kill, start_step):
@@ -78,11 +80,11 @@ def test_killed_app_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, tin
     assert "Resuming from" in result.stdout and f"(step {killed_at})" in result.stdout
     assert latest_step() == 8 * epochs
     data = load(f"npz:{tiny_npz}")  # the uninterrupted run of the same flags, in this process
-    straight = training.train(ModelConfig(input_shape=data.shape, architecture="mlp", hidden_units=(8,), latent_dim=2),
+    straight = families.train(make_config(input_shape=data.shape, architecture="mlp", hidden_units=(8,), latent_dim=2),
                               TrainConfig(dataset=f"npz:{tiny_npz}", batch_size=8, epochs=epochs, jit_compile=False),
                               data, str(tmp_path / "straight"), verbose=0, validate=False)
     assert training.step_of(straight.optimizer) == 8 * epochs
-    for a, b in zip(straight.weights, training.restore(model_dir).weights):
+    for a, b in zip(straight.weights, families.restore(model_dir).weights):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -92,34 +94,35 @@ def test_non_finite_loss_stops_with_step_and_last_checkpoint(tmp_path, tiny_npz,
     real = objectives.warmup
 
     def poisoned(step, warmup_steps):  # the KL weight turns NaN from step 5 on (epoch 1 is steps 0-3)
-        return real(step, warmup_steps) + training.tf.where(step >= 5, np.nan, 0.0)
+        return real(step, warmup_steps) + tf.where(step >= 5, np.nan, 0.0)
 
     monkeypatch.setattr(objectives, "warmup", poisoned)
     data, model_config, config = configs(tiny_npz, epochs=3)
     config.steps_per_execution = 1
     with pytest.raises(training.TrainingError) as error:
-        training.train(model_config, config, data, str(tmp_path / "nan"), verbose=0, validate=False)
+        families.train(model_config, config, data, str(tmp_path / "nan"), verbose=0, validate=False)
     message = str(error.value)
     assert "non-finite" in message and "at step 6" in message and "ckpt-4" in message
-    checkpoints = os.listdir(os.path.join(tmp_path, "nan", training.CHECKPOINT_DIR))
+    checkpoints = os.listdir(os.path.join(tmp_path, "nan", runs.CHECKPOINT_DIR))
     assert not any("ckpt-8" in name for name in checkpoints)  # the diverged epoch was not saved
 
 
 def test_model_dir_of_another_model_is_refused(tmp_path, tiny_npz):
     data, model_config, config = configs(tiny_npz, epochs=1)
-    training.train(model_config, config, data, str(tmp_path / "m"), verbose=0, validate=False)
+    config.jit_compile = False  # what is refused does not depend on XLA, whose compilation outlasts the epoch
+    families.train(model_config, config, data, str(tmp_path / "m"), verbose=0, validate=False)
     _, other, _ = configs(tiny_npz, epochs=1, beta=2.0)
     with pytest.raises(ConfigError, match="holds another model.*beta"):
-        training.train(other, config, data, str(tmp_path / "m"), verbose=0, validate=False)
+        families.train(other, config, data, str(tmp_path / "m"), verbose=0, validate=False)
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "file.txt").write_text("x")
     with pytest.raises(ConfigError, match="not empty"):
-        training.train(model_config, config, data, str(tmp_path / "junk"), verbose=0, validate=False)
+        families.train(model_config, config, data, str(tmp_path / "junk"), verbose=0, validate=False)
 
 
 def test_restore_without_checkpoint_names_the_problem(tmp_path):
     with pytest.raises(ConfigError, match="holds no model"):
-        training.restore(str(tmp_path))
+        families.restore(str(tmp_path))
 
 
 def test_steps_per_execution_divides_the_epoch():

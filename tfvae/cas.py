@@ -10,14 +10,13 @@ real training set gives the reference it is compared to. Any generator `sample(l
 import numpy as np
 
 from tfvae import classifiers
+from tfvae.data.pixels import to_display
 
 
 def model_sampler(model):
     """sample(labels, seed) -> images in [0, 1] for a conditional model (mean images of p(x|y, z), z ~ p(z))."""
-    scale = 255.0 if model.config.pixels == "8bit" else 1.0
-
     def sample(labels, seed):
-        return model.sample(np.asarray(labels, np.int32), seed)[1].numpy() / scale
+        return to_display(model.sample(np.asarray(labels, np.int32), seed)[1].numpy(), model.config.pixels)
 
     return sample
 

@@ -1,22 +1,25 @@
 """Configs: what defines a model, and how it is trained.
 
-Both are plain dataclasses that round-trip through JSON (`config.json` in a model_dir). `ModelConfig` is
-everything that changes the set or meaning of the weights; a model_dir whose stored `ModelConfig` differs from the
-requested one holds another model, and resuming into it is refused (`check_compatible`).
+Plain dataclasses that round-trip through JSON (`config.json` in a model_dir, tfvae/runs.py). `ModelConfig` holds
+the fields every family shares (`model`, `input_shape`, `seed`); each family has one section, a subclass with its
+own fields (VAEConfig, ConditionalConfig, VQVAEConfig, ColorizeConfig), and the VQ-VAE's phase-II prior has
+PriorConfig. A family's section is everything that changes the set or meaning of its weights or its objective; a
+model_dir whose stored section differs from the requested one holds another model, and resuming into it is refused
+(`check_compatible`: only the family's own fields are compared, so a field of another family never matters).
+
+Every field is declared with `field(default, help, ...)`: its help text is the flag's (tfvae/cli.py generates the
+flags of `apps.train` from these dataclasses), and `choices` makes it an enum flag. `flag=False` marks fields that
+come from the data, not from a flag (input_shape, num_classes).
 """
 
 import dataclasses
-import json
-import os
 
-MODELS = ("vae", "vqvae", "cvae", "m2", "colorize")  # model families: tfvae.models.MODEL_CLASSES
 LIKELIHOODS = ("bernoulli", "gaussian", "logistic")
 PIXELS = ("dynamic_binary", "static_binary", "continuous", "dequantized", "8bit")
 ARCHITECTURES = ("conv", "mlp")
 POSTERIORS = ("diag", "planar", "radial", "iaf")
 PRIORS = ("normal", "mog", "realnvp", "maf")
 CODEBOOK_UPDATES = ("ema", "loss")
-CONDITIONAL_MODELS = ("cvae", "m2")  # families whose networks see class labels
 # The pixel representations each likelihood can model (see tfvae/data/pipeline.py).
 PIXELS_FOR_LIKELIHOOD = {
     "bernoulli": ("dynamic_binary", "static_binary"),
@@ -32,72 +35,92 @@ class ConfigError(ValueError):
     """An impossible configuration value; the message names the flag."""
 
 
+def field(default, help, choices=None, flag=True):  # pylint: disable=redefined-builtin
+    """A dataclass field with its flag's help text (and enum choices); flag=False: set from the data, no flag."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "flag": flag})
+
+
+def require(ok, flag, message):
+    """Raises ConfigError("--flag: message") unless ok."""
+    if not ok:
+        raise ConfigError(f"--{flag}: {message}")
+
+
+_require = require  # the short name inside this module's long validate() methods
+
+
 @dataclasses.dataclass
 class ModelConfig:
-    """What defines a VAE. Field names equal the flag names of `apps.train`."""
+    """The fields every family shares. Field names equal the flag names of `apps.train`."""
 
-    model: str = "vae"  # the model family (MODELS)
-    input_shape: tuple = (28, 28, 1)  # [H, W, C] of one image
-    architecture: str = "conv"  # conv (ResNet-style) or mlp
-    hidden_units: tuple = None  # mlp: hidden widths (empty: linear); conv: channels per resolution; None: default
-    latent_dim: int = 16
-    likelihood: str = "bernoulli"
-    pixels: str = ""  # empty: the likelihood's default (DEFAULT_PIXELS)
-    gaussian_scale: str = "learned"  # learned global scale, or optimal: sigma* = sqrt(MSE) of the batch
-    num_mixtures: int = 5  # logistic mixture components per pixel
-    beta: float = 1.0  # weight of the rate term
-    warmup_steps: int = 0  # KL warm-up: alpha goes linearly from 0 to 1 over this many steps
-    free_bits: float = 0.0  # nats per latent dimension below which the rate is not penalized
-    iwae_k: int = 1  # importance samples in the training bound; 1 is the ELBO
-    posterior: str = "diag"  # q(z|x): diagonal Gaussian, or followed by planar, radial or IAF flow steps
-    flow_steps: int = 4  # steps of the posterior flow
-    prior: str = "normal"  # p(z): standard normal, a learned mixture, or a RealNVP or MAF flow
-    prior_steps: int = 4  # coupling / autoregressive layers of a flow prior
-    flow_width: int = 64  # hidden units of the flow networks (MADE, RealNVP conditioners); IAF context size
-    mog_components: int = 10  # components of the mixture prior
-    # vqvae (tfvae/models/vqvae.py): discrete latents, a codebook of num_codes vectors of size code_dim per level
-    num_codes: int = 512  # K
-    code_dim: int = 16  # D
-    commitment_weight: float = 0.25  # beta of the commitment term beta * ||L - sg(C_z)||^2 in the loss
-    codebook_update: str = "ema"  # ema: k-means style moving averages; loss: gradient of ||sg(L) - C_z||^2
-    codebook_lr_scale: float = 1.0  # codebook_update=loss: the codebook's learning rate relative to the networks'
-    ema_decay: float = 0.99  # codebook_update=ema: decay of the code counts and sums
-    restart_threshold: float = 0.03  # codes used by fewer vectors per batch (moving average) restart; 0: never
-    levels: int = 1  # 1: one code map; 2: top and bottom code maps (VQ-VAE-2)
-    # cvae, m2 (tfvae/models/cvae.py, m2.py): labels y in 0..num_classes-1 condition the encoder and decoder
-    num_classes: int = 10
-    alpha: float = 0.1  # m2: weight of E_labelled[-log q(y|x)] per training example (the paper's alpha / N)
-    m1_dir: str = ""  # cvae, m2: model the latent means of this trained vae model_dir (M1+M2) instead of the images
-    # colorize (tfvae/models/colorizer.py): a latent segmentation z in {0..num_segments-1} per pixel
-    num_segments: int = 16  # K
-    temperature: float = 0.5  # final temperature of the relaxed samples of Q(z|x, y) in training
-    temperature_steps: int = 2000  # steps over which the temperature falls from 1 to `temperature`
-    seed: int = 0
+    model: str = field("vae", "the model family", flag=False)  # apps.train defines --model from the registry
+    input_shape: tuple = field((28, 28, 1), "[H, W, C] of one image", flag=False)
+    seed: int = field(0, "seed of weights, data order and noise", flag=False)  # the apps' shared --seed
 
     def __post_init__(self):
         self.input_shape = tuple(int(s) for s in self.input_shape)
-        if self.hidden_units is None:
-            self.hidden_units = COLORIZE_HIDDEN if self.model == "colorize" else DEFAULT_HIDDEN.get(self.architecture, ())
-        self.hidden_units = tuple(int(u) for u in self.hidden_units)
-        if not self.pixels:
-            self.pixels = DEFAULT_PIXELS.get(self.likelihood, "")
         self.validate()
 
     def validate(self):
-        _require(self.model in MODELS, "model", f"must be one of {MODELS}, got {self.model!r}")
+        _require(len(self.input_shape) == 3 and min(self.input_shape) > 0, "input_shape",
+                 f"must be 3 positive sizes [H, W, C], got {self.input_shape}")
+
+
+@dataclasses.dataclass
+class ImageModelConfig(ModelConfig):
+    """An encoder/decoder pair of images and the likelihood p(x|.) (the vae, its conditional variants, the vqvae)."""
+
+    architecture: str = field("conv", "encoder/decoder family: conv (ResNet-style) or mlp", ARCHITECTURES)
+    hidden_units: tuple = field(None, "mlp: hidden layer widths (empty: linear); conv: channels per resolution "
+                                f"(default {DEFAULT_HIDDEN})")
+    likelihood: str = field("bernoulli", "p(x|z)", LIKELIHOODS)
+    pixels: str = field("", f"pixel representation (default by likelihood: {DEFAULT_PIXELS})", PIXELS)
+    gaussian_scale: str = field("learned", "gaussian likelihood: a learned global scale, or the closed-form optimum "
+                                "sqrt(MSE) of the batch", ("learned", "optimal"))
+    num_mixtures: int = field(5, "logistic likelihood: mixture components per pixel")
+
+    def __post_init__(self):
+        if self.hidden_units is None:
+            self.hidden_units = DEFAULT_HIDDEN.get(self.architecture, ())
+        self.hidden_units = tuple(int(u) for u in self.hidden_units)
+        if not self.pixels:
+            self.pixels = DEFAULT_PIXELS.get(self.likelihood, "")
+        super().__post_init__()
+
+    def validate(self):
         _require(self.architecture in ARCHITECTURES, "architecture", f"must be one of {ARCHITECTURES}")
         _require(self.likelihood in LIKELIHOODS, "likelihood", f"must be one of {LIKELIHOODS}")
         _require(self.pixels in PIXELS_FOR_LIKELIHOOD[self.likelihood], "pixels",
                  f"{self.pixels!r} cannot be modelled by a {self.likelihood} likelihood; use one of "
                  f"{PIXELS_FOR_LIKELIHOOD[self.likelihood]}")
-        _require(len(self.input_shape) == 3 and min(self.input_shape) > 0, "input_shape",
-                 f"must be 3 positive sizes [H, W, C], got {self.input_shape}")
+        super().validate()
         _require(all(u > 0 for u in self.hidden_units), "hidden_units", "sizes must be positive")
         _require(self.architecture == "mlp" or self.hidden_units, "hidden_units",
                  "the conv architecture needs at least one channel count")
-        _require(self.latent_dim > 0, "latent_dim", f"must be positive, got {self.latent_dim}")
         _require(self.gaussian_scale in ("learned", "optimal"), "gaussian_scale", "must be learned or optimal")
         _require(self.num_mixtures > 0, "num_mixtures", f"must be positive, got {self.num_mixtures}")
+
+
+@dataclasses.dataclass
+class VAEConfig(ImageModelConfig):
+    """The vae (tfvae/models/vae.py): Gaussian latents, optional flows, beta, warm-up, free bits, IWAE."""
+
+    latent_dim: int = field(16, "latent dimensions")
+    beta: float = field(1.0, "weight of the rate (KL) term")
+    warmup_steps: int = field(0, "KL warm-up: the rate's weight goes linearly from 0 to 1 over this many steps")
+    free_bits: float = field(0.0, "free nats per latent dimension below which the rate is not penalized (0: none)")
+    iwae_k: int = field(1, "importance samples in the training bound (1: the ELBO)")
+    posterior: str = field("diag", "q(z|x): diagonal Gaussian, or followed by planar, radial or IAF flow steps",
+                           POSTERIORS)
+    flow_steps: int = field(4, "steps K of the posterior flow")
+    prior: str = field("normal", "p(z): standard normal, learned mixture of Gaussians, RealNVP or MAF flow", PRIORS)
+    prior_steps: int = field(4, "coupling / autoregressive layers of a flow prior")
+    flow_width: int = field(64, "hidden units of the flow networks (MADE, RealNVP conditioners); IAF context size")
+    mog_components: int = field(10, "components of the mixture prior")
+
+    def validate(self):
+        super().validate()
+        _require(self.latent_dim > 0, "latent_dim", f"must be positive, got {self.latent_dim}")
         _require(self.beta > 0, "beta", f"must be positive, got {self.beta}")
         _require(self.warmup_steps >= 0, "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
         _require(self.free_bits >= 0, "free_bits", f"must be >= 0, got {self.free_bits}")
@@ -112,40 +135,7 @@ class ModelConfig:
         _require(self.mog_components > 0, "mog_components", f"must be positive, got {self.mog_components}")
         _require(self.prior != "realnvp" or self.latent_dim >= 2, "prior",
                  "realnvp couples two halves of z and needs --latent_dim >= 2")
-        _require(self.num_codes >= 2, "num_codes", f"a codebook needs at least 2 codes, got {self.num_codes}")
-        _require(self.code_dim > 0, "code_dim", f"must be positive, got {self.code_dim}")
-        _require(self.commitment_weight >= 0, "commitment_weight", f"must be >= 0, got {self.commitment_weight}")
-        _require(self.codebook_update in CODEBOOK_UPDATES, "codebook_update", f"must be one of {CODEBOOK_UPDATES}")
-        _require(self.codebook_lr_scale > 0, "codebook_lr_scale", f"must be positive, got {self.codebook_lr_scale}")
-        _require(0 < self.ema_decay < 1, "ema_decay", f"must lie in (0, 1), got {self.ema_decay}")
-        _require(self.restart_threshold >= 0, "restart_threshold", f"must be >= 0, got {self.restart_threshold}")
-        _require(self.levels in (1, 2), "levels", f"must be 1 or 2, got {self.levels}")
-        _require(self.model != "vqvae" or self.architecture == "conv", "architecture",
-                 "vqvae quantizes convolutional feature maps and needs --architecture=conv")
-        _require(self.num_classes >= 2, "num_classes", f"needs at least 2 classes, got {self.num_classes}")
-        _require(self.alpha >= 0, "alpha", f"must be >= 0, got {self.alpha}")
-        if self.model in CONDITIONAL_MODELS:
-            _require(self.posterior == "diag" and self.prior == "normal", "posterior",
-                     f"--model={self.model} has a diagonal Gaussian q(z|x, y) and p(z) = N(0, I); use "
-                     "--posterior=diag --prior=normal")
-            _require(self.iwae_k == 1 and self.free_bits == 0, "iwae_k",
-                     f"--model={self.model} trains the single-sample ELBO; use --iwae_k=1 --free_bits=0")
-            _require(bool(self.hidden_units), "hidden_units", f"--model={self.model} needs at least one hidden layer")
-        _require(not self.m1_dir or self.model in CONDITIONAL_MODELS, "m1_dir",
-                 f"only {CONDITIONAL_MODELS} can be stacked on an M1 model, not --model={self.model}")
-        _require(self.num_segments >= 2, "num_segments", f"a segmentation needs at least 2 labels, got "
-                 f"{self.num_segments}")
-        _require(0 < self.temperature <= 1, "temperature", f"must lie in (0, 1], got {self.temperature}")
-        _require(self.temperature_steps >= 0, "temperature_steps", f"must be >= 0, got {self.temperature_steps}")
-        if self.model == "colorize":
-            _require(len(self.hidden_units) >= 2, "hidden_units", "--model=colorize: the U-Net needs at least two "
-                     "channel counts (full resolution and one halving)")
-            _require(self.input_shape[-1] == 3, "input_shape", "--model=colorize trains on RGB crops")
-            smallest = 4 * 2 ** (len(self.hidden_units) - 1)  # a 4x4 deepest map (tfvae/nets/unet.py)
-            _require(min(self.input_shape[:2]) >= smallest, "image_size", f"--model=colorize with --hidden_units="
-                     f"{','.join(map(str, self.hidden_units))} needs crops of at least {smallest} pixels a side, got "
-                     f"{self.input_shape[0]}")
-        _require(self.free_bits == 0 or self.analytic_kl or self.model == "colorize", "free_bits",
+        _require(self.free_bits == 0 or self.analytic_kl, "free_bits",
                  "free bits clamp the KL per latent dimension, which has a closed form only for --posterior=diag "
                  "with --prior=normal")
 
@@ -156,20 +146,137 @@ class ModelConfig:
 
 
 @dataclasses.dataclass
+class ConditionalConfig(VAEConfig):
+    """The class-conditional families, cvae and m2 (tfvae/models/cvae.py, m2.py): labels y in 0..num_classes-1."""
+
+    model: str = field("cvae", "the model family", flag=False)
+    num_classes: int = field(10, "classes of the labels", flag=False)  # from the data
+    alpha: float = field(0.1, "m2: weight of the labelled classification loss E[-log q(y|x)] per training example "
+                         "(the paper's alpha = 0.1 N is 0.1)")
+    m1_dir: str = field("", "cvae, m2: model the latent means of this trained vae model_dir instead of the images "
+                        "(M1+M2)")
+
+    def validate(self):
+        super().validate()
+        _require(self.num_classes >= 2, "num_classes", f"needs at least 2 classes, got {self.num_classes}")
+        _require(self.alpha >= 0, "alpha", f"must be >= 0, got {self.alpha}")
+        _require(self.posterior == "diag" and self.prior == "normal", "posterior",
+                 f"--model={self.model} has a diagonal Gaussian q(z|x, y) and p(z) = N(0, I); use "
+                 "--posterior=diag --prior=normal")
+        _require(self.iwae_k == 1 and self.free_bits == 0, "iwae_k",
+                 f"--model={self.model} trains the single-sample ELBO; use --iwae_k=1 --free_bits=0")
+        _require(bool(self.hidden_units), "hidden_units", f"--model={self.model} needs at least one hidden layer")
+
+
+@dataclasses.dataclass
+class VQVAEConfig(ImageModelConfig):
+    """The vqvae (tfvae/models/vqvae.py): discrete latents, a codebook of num_codes vectors of size code_dim per
+    level."""
+
+    model: str = field("vqvae", "the model family", flag=False)
+    num_codes: int = field(512, "vqvae: codebook size K")
+    code_dim: int = field(16, "vqvae: dimension D of each code")
+    commitment_weight: float = field(0.25, "vqvae: weight beta of the commitment term beta * ||L - sg(C_z)||^2")
+    codebook_update: str = field("ema", "vqvae: codebook by moving averages (ema, k-means) or by the gradient of "
+                                 "the codebook loss ||sg(L) - C_z||^2", CODEBOOK_UPDATES)
+    codebook_lr_scale: float = field(1.0, "vqvae, --codebook_update=loss: the codebook's learning rate relative to "
+                                     "the networks'")
+    ema_decay: float = field(0.99, "vqvae, --codebook_update=ema: decay of the code counts and sums")
+    restart_threshold: float = field(0.03, "vqvae: restart codes used by fewer vectors per batch (moving average) "
+                                     "than this; 0: never")
+    levels: int = field(1, "vqvae: 1 code map, or 2 (top and bottom, VQ-VAE-2)")
+
+    def validate(self):
+        super().validate()
+        _require(self.num_codes >= 2, "num_codes", f"a codebook needs at least 2 codes, got {self.num_codes}")
+        _require(self.code_dim > 0, "code_dim", f"must be positive, got {self.code_dim}")
+        _require(self.commitment_weight >= 0, "commitment_weight", f"must be >= 0, got {self.commitment_weight}")
+        _require(self.codebook_update in CODEBOOK_UPDATES, "codebook_update", f"must be one of {CODEBOOK_UPDATES}")
+        _require(self.codebook_lr_scale > 0, "codebook_lr_scale", f"must be positive, got {self.codebook_lr_scale}")
+        _require(0 < self.ema_decay < 1, "ema_decay", f"must lie in (0, 1), got {self.ema_decay}")
+        _require(self.restart_threshold >= 0, "restart_threshold", f"must be >= 0, got {self.restart_threshold}")
+        _require(self.levels in (1, 2), "levels", f"must be 1 or 2, got {self.levels}")
+        _require(self.architecture == "conv", "architecture",
+                 "vqvae quantizes convolutional feature maps and needs --architecture=conv")
+
+
+@dataclasses.dataclass
+class ColorizeConfig(ModelConfig):
+    """The colorizer (tfvae/models/colorizer.py): a latent segmentation z in {0..num_segments-1} per pixel."""
+
+    model: str = field("colorize", "the model family", flag=False)
+    input_shape: tuple = field((64, 64, 3), "[H, W, 3] of one training crop", flag=False)
+    hidden_units: tuple = field(COLORIZE_HIDDEN, "colorize: U-Net channels per resolution")
+    num_segments: int = field(16, "colorize: labels K of the latent segmentation")
+    temperature: float = field(0.5, "colorize: final temperature of the relaxed samples of Q(z|x, y) in training")
+    temperature_steps: int = field(2000, "colorize: steps over which the temperature falls from 1 to --temperature")
+    beta: float = field(1.0, "weight of the rate (KL) term")
+    warmup_steps: int = field(0, "KL warm-up: the rate's weight goes linearly from 0 to 1 over this many steps")
+    free_bits: float = field(0.0, "colorize: free nats per pixel below which the rate is not penalized (0: none)")
+
+    def __post_init__(self):
+        self.hidden_units = tuple(int(u) for u in (COLORIZE_HIDDEN if self.hidden_units is None
+                                                   else self.hidden_units))
+        super().__post_init__()
+
+    def validate(self):
+        super().validate()
+        _require(all(u > 0 for u in self.hidden_units), "hidden_units", "sizes must be positive")
+        _require(self.beta > 0, "beta", f"must be positive, got {self.beta}")
+        _require(self.warmup_steps >= 0, "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
+        _require(self.free_bits >= 0, "free_bits", f"must be >= 0, got {self.free_bits}")
+        _require(self.num_segments >= 2, "num_segments", f"a segmentation needs at least 2 labels, got "
+                 f"{self.num_segments}")
+        _require(0 < self.temperature <= 1, "temperature", f"must lie in (0, 1], got {self.temperature}")
+        _require(self.temperature_steps >= 0, "temperature_steps", f"must be >= 0, got {self.temperature_steps}")
+        _require(len(self.hidden_units) >= 2, "hidden_units", "--model=colorize: the U-Net needs at least two "
+                 "channel counts (full resolution and one halving)")
+        _require(self.input_shape[-1] == 3, "input_shape", "--model=colorize trains on RGB crops")
+        smallest = 4 * 2 ** (len(self.hidden_units) - 1)  # a 4x4 deepest map (tfvae/nets/unet.py)
+        _require(min(self.input_shape[:2]) >= smallest, "image_size", f"--model=colorize with --hidden_units="
+                 f"{','.join(map(str, self.hidden_units))} needs crops of at least {smallest} pixels a side, got "
+                 f"{self.input_shape[0]}")
+
+
+@dataclasses.dataclass
+class PriorConfig:
+    """What defines a VQ-VAE's code prior (tfvae/models/pixelcnn_prior.py). Field names equal the flag names of
+    `apps.train --stage=prior`."""
+
+    pixelcnn_layers: int = field(8, "--stage=prior: gated PixelCNN layers per level")
+    pixelcnn_filters: int = field(32, "--stage=prior: channels of each gated layer (and of the code embeddings)")
+    class_conditional: bool = field(False, "--stage=prior: condition every level on the class label")
+    num_classes: int = field(0, "classes of the data (set from the data when class_conditional)", flag=False)
+    seed: int = field(0, "seed of weights, data order and noise", flag=False)
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        _require(self.pixelcnn_layers >= 1, "pixelcnn_layers", f"must be positive, got {self.pixelcnn_layers}")
+        _require(self.pixelcnn_filters >= 1, "pixelcnn_filters", f"must be positive, got {self.pixelcnn_filters}")
+        _require(not self.class_conditional or self.num_classes >= 2, "class_conditional",
+                 "the data set has no class labels (at least 2 classes needed)")
+
+
+@dataclasses.dataclass
 class TrainConfig:
     """How a model is trained. Field names equal the flag names of `apps.train`."""
 
-    dataset: str = "mnist_offline"
-    image_size: int = 0  # folder data sets: side of the square crops (0: not a folder data set)
-    channels: int = 0  # folder data sets: 1 (grey) or 3 (RGB); 0: 3
-    batch_size: int = 128  # global batch size, split over replicas
-    epochs: int = 30
-    learning_rate: float = 1e-3
-    strategy: str = "default"
-    steps_per_execution: int = 32  # at most this many training steps per call into the TF graph (a divisor of the epoch)
-    jit_compile: bool = True  # XLA-compile the training step
-    num_labels: int = 0  # m2: size of the class-balanced labelled subset of the training set (0: every label)
-    labelled_fraction: float = 0.5  # m2: the fixed share of labelled examples in every training batch
+    dataset: str = field("mnist_offline", "the data set (tfvae/data: mnist_offline, a TFDS name, npz:PATH, "
+                         "folder:PATH)", flag=False)  # the apps' shared --dataset
+    image_size: int = field(0, "folder data sets: side of the square crops (0: not a folder data set)", flag=False)
+    channels: int = field(0, "folder data sets: 1 (grey) or 3 (RGB); 0: 3", flag=False)
+    batch_size: int = field(128, "global batch size, split over replicas", flag=False)
+    epochs: int = field(30, "training epochs")
+    learning_rate: float = field(1e-3, "Adam learning rate")
+    strategy: str = field("default", "tf.distribute strategy", flag=False)
+    steps_per_execution: int = field(32, "at most this many training steps per call into the TF graph (a divisor "
+                                     "of the epoch)")
+    jit_compile: bool = field(True, "XLA-compile the training step")
+    num_labels: int = field(0, "cvae, m2: train with the labels of a class-balanced subset of this many training "
+                            "images (fixed by --seed); 0: every label")
+    labelled_fraction: float = field(0.5, "m2: the share of labelled images in every training batch")
 
     def validate(self):
         _require(self.batch_size > 0, "batch_size", f"must be positive, got {self.batch_size}")
@@ -181,35 +288,21 @@ class TrainConfig:
                  f"must lie in (0, 1), got {self.labelled_fraction}")
 
 
-def _require(ok, flag, message):
-    if not ok:
-        raise ConfigError(f"--{flag}: {message}")
-
-
-def save(path, model_config, train_config=None):
-    """Writes {"model": ..., "train": ...} as JSON, atomically."""
-    record = {"model": dataclasses.asdict(model_config)}
-    if train_config is not None:
-        record["train"] = dataclasses.asdict(train_config)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
-
-def load(path):
-    """Reads a config.json written by `save`: returns (ModelConfig, TrainConfig or None)."""
-    with open(path) as f:
-        record = json.load(f)
-    train = record.get("train")
-    return ModelConfig(**record["model"]), (TrainConfig(**train) if train else None)
+def from_dict(cls, values):
+    """cls(**values) keeping only cls's fields: a config.json of release 0.1.0 holds every family's fields in one
+    flat record, of which a family's section takes its own."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in names})
 
 
 def check_compatible(stored, requested, model_dir):
     """Raises ConfigError naming the first field where a model_dir's model differs from the requested one."""
-    for field in dataclasses.fields(ModelConfig):
-        old, new = getattr(stored, field.name), getattr(requested, field.name)
+    if type(stored) is not type(requested) or getattr(stored, "model", None) != getattr(requested, "model", None):
+        raise ConfigError(f"--model_dir={model_dir} holds another model (a {getattr(stored, 'model', type(stored).__name__)!r}, "
+                          f"requested {getattr(requested, 'model', type(requested).__name__)!r}); use a new --model_dir or the same flags")
+    for f in dataclasses.fields(requested):
+        old, new = getattr(stored, f.name), getattr(requested, f.name)
         if old != new:
             raise ConfigError(
-                f"--model_dir={model_dir} holds another model (its {field.name} is {old!r}, requested {new!r}); "
+                f"--model_dir={model_dir} holds another model (its {f.name} is {old!r}, requested {new!r}); "
                 "use a new --model_dir or the same flags")

@@ -5,7 +5,9 @@ The test log-likelihood is estimated with S draws z_s ~ q(z|x) (Burda et al. 201
     log p(x) ~= log 1/S sum_s p(x|z_s) p(z_s) / q(z_s|x)
 
 a stochastic lower bound whose bias shrinks as S grows (S = 1 gives the ELBO in expectation). Draws are made in
-chunks of at most `max_floats / (B * D)` samples, so memory stays bounded for any S.
+chunks of at most `max_floats / (B * D)` samples, so memory stays bounded for any S. `log_likelihood`, `evaluate`
+and `elbo_surgery` take an optional progress(done, total) callback (tfvae/progress.py), called between chunks and
+batches.
 """
 
 import math
@@ -16,13 +18,20 @@ import tensorflow as tf
 from tfvae import objectives
 from tfvae.distributions.latents import sample_and_log_prob
 from tfvae.distributions.likelihoods import bits_per_dim
-from tfvae.models.vae import stateless_seed
+from tfvae.progress import require_eager
+from tfvae.seeds import fold_in, model_seed
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: unit u is active if Cov_x(E_q[z_u]) > 0.01
 
 
-def log_likelihood(model, x, num_samples, seed, max_floats=2 ** 22):
-    """Importance-sampled log p(x) [B] for images x [B, H, W, C]; num_samples may be a tensor."""
+def log_likelihood(model, x, num_samples, seed, max_floats=2 ** 22, progress=None):
+    """Importance-sampled log p(x) [B] for images x [B, H, W, C]; num_samples may be a tensor; seed: int [2].
+
+    Chunk c of the draws, starting at sample s_c, takes its noise from fold_in(seed, s_c). progress: None (the
+    chunks run in one tf.while_loop), or progress(samples done, num_samples), called eagerly after each chunk (the
+    chunks then run one by one from Python, the same computation; call log_likelihood eagerly).
+    """
+    require_eager(progress, "log_likelihood")
     batch = tf.shape(x)[0]
     per_sample = math.prod(model.config.input_shape) * model.likelihood.params_per_channel
     chunk = tf.maximum(1, max_floats // (batch * per_sample))
@@ -32,18 +41,23 @@ def log_likelihood(model, x, num_samples, seed, max_floats=2 ** 22):
 
     def body(done, total):
         k = tf.minimum(chunk, num_samples - done)
-        eps = tf.random.stateless_normal([k, batch, latent_dim], seed=tf.random.experimental.stateless_fold_in(
-            seed, tf.cast(done, tf.int64)))
+        eps = tf.random.stateless_normal([k, batch, latent_dim], seed=fold_in(seed, done))
         log_px, log_q, log_p, _ = model.log_densities(x, eps)
         log_w = log_px + log_p - log_q  # [k, B]
         return done + k, tf.reduce_logsumexp(tf.stack([total, tf.reduce_logsumexp(log_w, 0)]), 0)
 
     start = (tf.constant(0), tf.fill([batch], tf.constant(-np.inf, tf.float32)))
-    _, total = tf.while_loop(lambda done, _: done < num_samples, body, start)
+    if progress is None:
+        _, total = tf.while_loop(lambda done, _: done < num_samples, body, start)
+    else:
+        chunk_step, (done, total) = tf.function(body), start
+        while done < num_samples:
+            done, total = chunk_step(done, total)
+            progress(int(done), int(num_samples))
     return total - tf.math.log(tf.cast(num_samples, tf.float32))
 
 
-def evaluate(model, dataset, num_samples=500, seed=0):
+def evaluate(model, dataset, num_samples=500, seed=0, progress=None):
     """Metrics over a dataset of prepared float images (tfvae.data.eval_dataset); a dict of Python numbers.
 
     nll: -mean log p(x) by `num_samples` importance samples, nats per image; bits_per_dim: the same in bits per
@@ -51,13 +65,15 @@ def evaluate(model, dataset, num_samples=500, seed=0):
     a closed form, else its one-sample Monte Carlo form); kl_per_dim: mean KL of each latent dimension (None without
     a closed form); active_units: dimensions with Cov_x(E_q[z]) > 0.01 (for flow posteriors E_q[z] is replaced by the
     deterministic latent `model.encode`, the flow applied to the base mean).
+    progress: None, or progress(batches done, batches in the dataset or None), called after each batch.
     """
+    require_eager(progress, "evaluate")
 
     @tf.function(reduce_retracing=True)
     def batch_metrics(x, index):
-        base = stateless_seed(seed, -2, index)
+        base = model_seed(seed, -2, index)
         eps = tf.random.stateless_normal([1, tf.shape(x)[0], model.config.latent_dim],
-                                         seed=tf.random.experimental.stateless_fold_in(base, -1))
+                                         seed=fold_in(base, -1, dtype=tf.int32))
         log_px, log_q, log_p, kl = model.log_densities(x, eps)
         metrics = {"log_likelihood": log_likelihood(model, x, num_samples, base), "latent": model.encode(x),
                    **objectives.elbo_terms(log_px, log_q, log_p, kl)}
@@ -65,8 +81,12 @@ def evaluate(model, dataset, num_samples=500, seed=0):
             metrics["kl_per_dim"] = kl
         return metrics
 
-    parts = [batch_metrics(x[0] if isinstance(x, tuple) else x, tf.constant(i, tf.int64))
-             for i, x in enumerate(dataset)]
+    total = None if progress is None else _length(dataset)
+    parts = []
+    for i, x in enumerate(dataset):
+        parts.append(batch_metrics(x[0] if isinstance(x, tuple) else x, tf.constant(i, tf.int64)))
+        if progress is not None:
+            progress(i + 1, total)
     values = {key: np.concatenate([p[key].numpy() for p in parts]) for key in parts[0]}
     nll = float(-values["log_likelihood"].mean())
     return {
@@ -83,7 +103,15 @@ def evaluate(model, dataset, num_samples=500, seed=0):
     }
 
 
-def elbo_surgery(model, images, num_z=500, seed=0, chunk=20):
+def _length(batches):
+    """The number of batches of a dataset or list; None where it is unknown (e.g. a filtered tf.data.Dataset)."""
+    if isinstance(batches, tf.data.Dataset):
+        count = int(batches.cardinality())
+        return count if count >= 0 else None
+    return len(batches) if hasattr(batches, "__len__") else None
+
+
+def elbo_surgery(model, images, num_z=500, seed=0, chunk=20, progress=None):
     """The average KL split into mutual information and marginal KL (Hoffman & Johnson 2016, "ELBO surgery"):
 
         E_x KL(q(z|x) || p(z)) = I_q[x; z] + KL(q_agg(z) || p(z)),    q_agg(z) = 1/N sum_n q(z|x_n)
@@ -96,13 +124,14 @@ def elbo_surgery(model, images, num_z=500, seed=0, chunk=20):
     mixture), so both are unbiased Monte Carlo estimates for the empirical aggregate posterior of these images; their
     sum is the one-sample Monte Carlo rate on the same draws. Under the empirical q_agg, I <= log N, which caps what
     the estimate can show (Hoffman & Johnson 2016). images: prepared float [N, H, W, C]; cost O(num_z * N) log q's.
+    progress: None, or progress(draws done, draws), called after each chunk of `chunk` draws.
     """
     n = len(images)
     features = tf.concat([model.encoder(model.encoder_input(images[i:i + 500])) for i in range(0, n, 500)], 0)
     q_all = model.latent_posterior.distribution(features)  # batch [N]
     picked = np.linspace(0, n - 1, min(num_z, n)).round().astype(np.int64)
     q_own = model.latent_posterior.distribution(tf.gather(features, picked))  # batch [M]
-    eps = tf.random.stateless_normal([1, len(picked), model.config.latent_dim], seed=stateless_seed(seed, -3))
+    eps = tf.random.stateless_normal([1, len(picked), model.config.latent_dim], seed=model_seed(seed, -3))
     z, log_q_own = (t[0] for t in sample_and_log_prob(q_own, eps))  # [M, L], [M]: along the sampling path
     log_p = model.prior().log_prob(z)  # [M]
     log_q_agg, overflowed = [], 0
@@ -120,6 +149,8 @@ def elbo_surgery(model, images, num_z=500, seed=0, chunk=20):
         own = tf.stack([rows, tf.constant(picked[i:i + chunk])], 1)  # [c, 2]: (row, column of z_i's own image)
         log_q = tf.tensor_scatter_nd_update(log_q, own, log_q_own[i:i + chunk])
         log_q_agg.append(tf.reduce_logsumexp(log_q, 1) - np.log(n))  # [c]
+        if progress is not None:
+            progress(min(i + chunk, len(picked)), len(picked))
     log_q_agg = tf.concat(log_q_agg, 0)
     return {
         "num_z": int(len(picked)),

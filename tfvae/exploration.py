@@ -17,16 +17,18 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfvae import pictures
-from tfvae.config import CONDITIONAL_MODELS
-from tfvae.models.vae import tfp_seed
+from tfvae.config import ConditionalConfig
+from tfvae.data.pixels import to_display
+from tfvae.seeds import tfp_seed
 
 
 def is_conditional(model):
-    return model.config.model in CONDITIONAL_MODELS
+    """Whether the model's networks see class labels (cvae, m2)."""
+    return isinstance(model.config, ConditionalConfig)
 
 
 def _scaled(model, images):
-    return np.asarray(images) / (255.0 if model.config.pixels == "8bit" else 1.0)
+    return to_display(np.asarray(images), model.config.pixels)
 
 
 def _labels_for(model, x, labels):
@@ -86,14 +88,13 @@ def write_all(model, x, labels, output_dir, seed=0, columns=10, steps=8, label=0
     The first 2 * pairs images (as many as there are) are interpolated, the first `columns` make the analogies.
     """
     os.makedirs(output_dir, exist_ok=True)
-    k = model.config.num_classes
     count = min(2 * pairs, len(x) // 2 * 2)
     written = {"interpolation.png": (interpolation(model, x[:count], None if labels is None else labels[:count],
                                                    steps), steps)}
     if is_conditional(model):
         written["class_styles.png"] = (class_styles(model, columns, seed), columns)
         written["analogies.png"] = (analogies(model, x[:columns], None if labels is None else labels[:columns]),
-                                    k + 1)
+                                    model.config.num_classes + 1)
     if model.config.latent_dim == 2:
         written["manifold.png"] = (manifold(model, label=label), 15)
     paths = []

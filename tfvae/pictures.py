@@ -5,6 +5,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfvae.data.pixels import to_display
+
 
 def grid(images, columns):
     """Images [N, H, W, C] with values in [0, 1] -> one uint8 picture [rows * (H + 1) + 1, columns * (W + 1) + 1, C]
@@ -29,19 +31,18 @@ def write_png(path, picture):
 def write_model_pictures(model, test_images, model_dir, count=64, seed=0):
     """samples.png (count draws from the model) and reconstructions.png (rows of test images, each followed by its
     reconstruction) in model_dir. test_images: float [N, H, W, C] in the model's pixel representation."""
-    scale = 255.0 if model.config.pixels == "8bit" else 1.0
     _, samples = model.sample(count, seed)
-    write_png(os.path.join(model_dir, "samples.png"), grid(samples.numpy() / scale, 8))
+    write_png(os.path.join(model_dir, "samples.png"), grid(to_display(samples.numpy(), model.config.pixels), 8))
     write_reconstructions(model, test_images, model_dir, count)
 
 
 def write_reconstructions(model, test_images, model_dir, count=64):
     """reconstructions.png in model_dir: rows of test images, each followed by the row of model(images)."""
-    scale = 255.0 if model.config.pixels == "8bit" else 1.0
     columns = 8
     originals = np.asarray(test_images[:count // 2 // columns * columns])
     reconstructions = model(originals).numpy()
     h, w, c = originals.shape[1:]
     # [rows, 2, columns, H, W, C]: each row of originals followed by the row of their reconstructions
     rows = np.stack([originals.reshape(-1, columns, h, w, c), reconstructions.reshape(-1, columns, h, w, c)], 1)
-    write_png(os.path.join(model_dir, "reconstructions.png"), grid(rows.reshape(-1, h, w, c) / scale, columns))
+    pairs = to_display(rows.reshape(-1, h, w, c), model.config.pixels)
+    write_png(os.path.join(model_dir, "reconstructions.png"), grid(pairs, columns))

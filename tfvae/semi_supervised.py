@@ -2,9 +2,10 @@
 
 - `labelled_subset`: `--num_labels=N` picks N // K training images of every class (the first N mod K classes one
   more), uniformly at random with a fixed seed; the rest of the training set is unlabelled.
-- `datasets`: training batches for the conditional families. cvae: (x [B, ...], y [B]) from the labelled images.
-  m2: (x_l [B_l, ...], y_l [B_l], x_u [B_u, ...]) with B_l = round(B * labelled_fraction), every step, each stream a
-  pure function of (seed, step) like tfvae/data/pipeline.py (so a resumed run sees the same batches).
+- `labelled_batches` (the cvae's): (x [B, ...], y [B]) from the labelled images; `mixed_batches` (the m2's):
+  (x_l [B_l, ...], y_l [B_l], x_u [B_u, ...]) with B_l = round(B * labelled_fraction), every step, each stream a
+  pure function of (seed, step) like tfvae/data/pipeline.py (so a resumed run sees the same batches);
+  `labelled_test_batches`: (x, y) of the test set.
 - `m2_error`: the test error of an m2's classifier q(y|x).
 - `m1_error`: M1 (Kingma et al. 2014): a VAE trained on all images, then a classifier (tfvae/classifiers.py) on the
   latent means E[q(z|x)] of the labelled images only; its error on the test set's latent means.
@@ -15,8 +16,7 @@ import tensorflow as tf
 
 from tfvae import classifiers
 from tfvae import data as data_lib
-from tfvae.config import CONDITIONAL_MODELS, ConfigError
-from tfvae.models.cvae import check_m1
+from tfvae.config import ConfigError
 
 LABELLED_STREAM = 1009  # added to the data seed of the labelled stream, so its pixel noise differs from the other's
 
@@ -47,21 +47,18 @@ def labelled_subset(labels, num_labels, num_classes, seed, flag="num_labels"):
     return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
-def check(data, model_config, train_config):
-    """Checks labels and label flags before anything is written (raises ConfigError or DataError)."""
+def check(data, model_config, train_config, unlabelled=False):
+    """Checks labels and label flags before anything is written (raises ConfigError or DataError); unlabelled:
+    batches also hold unlabelled images (`mixed_batches`)."""
     model = model_config.model
-    if model not in CONDITIONAL_MODELS:
-        return
     require_labels(data, train_config.dataset, model)
     if data.num_classes > model_config.num_classes:
         raise data_lib.DataError(f"--dataset={train_config.dataset} has labels up to {data.num_classes - 1}, more "
                                  f"than the model's num_classes={model_config.num_classes}")
     split(data, model_config, train_config)
-    if model == "m2" and labelled_batch_size(train_config) >= train_config.batch_size:
+    if unlabelled and labelled_batch_size(train_config) >= train_config.batch_size:
         raise ConfigError(f"--batch_size={train_config.batch_size} leaves no room for unlabelled images at "
                           f"--labelled_fraction={train_config.labelled_fraction}")
-    if model_config.m1_dir:
-        check_m1(model_config)
 
 
 def labelled_batch_size(train_config):
@@ -86,19 +83,27 @@ def _tiled(index, batch_size):
     return np.tile(index, -(-batch_size // len(index)))
 
 
-def datasets(data, model_config, train_config, start_step, validate=True):
-    """(training batches from step start_step on, labelled test batches or None); see the module docstring."""
+def labelled_test_batches(data, model_config, batch_size):
+    """(x, y) batches of the whole test set, x in the model's pixel representation."""
+    pixels, seed = model_config.pixels, model_config.seed
+    return data_lib.eval_dataset(data_lib.prepare(data.x_test, pixels, seed, False), batch_size, pixels, seed,
+                                 labels=data.y_test)
+
+
+def labelled_batches(data, model_config, train_config, start_step):
+    """(x [B, ...], y [B]) training batches of the labelled images from step start_step on."""
+    pixels, seed, batch = model_config.pixels, model_config.seed, train_config.batch_size
+    images = data_lib.prepare(data.x_train, pixels, seed, True)
+    labelled, _ = split(data, model_config, train_config)
+    index = _tiled(labelled, batch)
+    return data_lib.train_dataset(images[index], batch, pixels, seed, start_step, labels=data.y_train[index])
+
+
+def mixed_batches(data, model_config, train_config, start_step):
+    """(x_l [B_l, ...], y_l [B_l], x_u [B - B_l, ...]) training batches from step start_step on."""
     pixels, seed, batch = model_config.pixels, model_config.seed, train_config.batch_size
     images = data_lib.prepare(data.x_train, pixels, seed, True)
     labelled, unlabelled = split(data, model_config, train_config)
-    test = None
-    if validate:
-        test = data_lib.eval_dataset(data_lib.prepare(data.x_test, pixels, seed, False), batch, pixels, seed,
-                                     labels=data.y_test)
-    if model_config.model == "cvae":
-        index = _tiled(labelled, batch)
-        return data_lib.train_dataset(images[index], batch, pixels, seed, start_step,
-                                      labels=data.y_train[index]), test
     batch_l = labelled_batch_size(train_config)
     index_l, index_u = _tiled(labelled, batch_l), _tiled(unlabelled, batch - batch_l)
     with_labels = data_lib.train_dataset(images[index_l], batch_l, pixels, seed + LABELLED_STREAM, start_step,
@@ -108,7 +113,7 @@ def datasets(data, model_config, train_config, start_step, validate=True):
     def flat(labelled_batch, x_u):  # ((x_l, y_l), x_u) -> (x_l, y_l, x_u)
         return (*labelled_batch, x_u)
 
-    return tf.data.Dataset.zip(with_labels, without).map(flat), test
+    return tf.data.Dataset.zip(with_labels, without).map(flat)
 
 
 def latent_means(model, images, pixels, seed, batch_size=500):

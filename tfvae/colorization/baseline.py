@@ -10,9 +10,11 @@ the colourfulness of the benchmark measure.
 import keras
 import tensorflow as tf
 
+from tfvae import training
 from tfvae.colorization import colour
 from tfvae.colorization import data as colour_data
-from tfvae.models.base import ConfiguredModel
+from tfvae.config import ColorizeConfig
+from tfvae.models.base import ConfiguredModel, inputs_of
 from tfvae.models.colorizer import AB_SCALE
 from tfvae.nets.unet import UNet
 
@@ -21,10 +23,14 @@ from tfvae.nets.unet import UNet
 class Regressor(ConfiguredModel):
     """L -> ab by least squares; `colorize` as the Colorizer's: any image [B, H, W, C] -> RGB [B, H, W, 3]."""
 
+    CONFIG_CLASS = ColorizeConfig
+
+    TERMS = ("mse",)
+    LOSS = "mse"
+
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
         self.scene = UNet(self.config.hidden_units, 2, name="scene")
-        self.trackers = [keras.metrics.Mean("mse")]
 
     def chroma(self, lightness):
         return AB_SCALE * self.scene(lightness / 50.0 - 1.0)  # [B, H, W, 2]
@@ -41,26 +47,19 @@ class Regressor(ConfiguredModel):
         lab = colour.rgb_to_lab(colour.to_float_rgb(image))
         return tf.reduce_mean(tf.square((self.chroma(lab[..., :1]) - lab[..., 1:]) / AB_SCALE), axis=[1, 2, 3])
 
-    def train_step(self, image):
-        with tf.GradientTape() as tape:
-            mse = self.mse(image)
-            loss = tf.reduce_mean(mse) / self.distribute_strategy.num_replicas_in_sync
-        grads = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
-        self.trackers[0].update_state(mse)
-        return self.tracker_results()
+    def step_terms(self, data, step, training):
+        """{"mse": [B]} of a batch of RGB images."""
+        return {"mse": self.mse(inputs_of(data))}
 
     def build(self, input_shape=None):
         self.chroma(tf.zeros([1, self.scene.min_side, self.scene.min_side, 1]))
         self.built = True
 
 
-def train_regressor(model_config, data, steps, batch_size, learning_rate, verbose=0):
-    """A Regressor with model_config's backbone and seed, trained for `steps` on the random crops of `data`."""
-    keras.utils.set_random_seed(model_config.seed)
-    model = Regressor(model_config)
-    model.build()
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=True)
-    dataset = colour_data.train_dataset(data, batch_size, model_config.seed)
-    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=verbose)
-    return model
+def train_regressor(model_config, data, steps, batch_size, learning_rate, verbose=0, model_dir=None):
+    """A Regressor with model_config's backbone and seed, trained for `steps` on the random crops of `data`
+    (checkpointed in model_dir, if given, and resumed from there)."""
+    return training.fit(lambda: Regressor(model_config),
+                        lambda start: (colour_data.train_dataset(data, batch_size, model_config.seed, start), None),
+                        epochs=1, steps_per_epoch=steps, run_dir=model_dir, seed=model_config.seed,
+                        learning_rate=learning_rate, jit_compile=True, per_execution=1, verbose=verbose)

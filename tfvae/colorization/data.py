@@ -1,8 +1,9 @@
 """Colour image data for colorization: whole images of any size in memory, random crops for training.
 
-`load("folder:PATH", crop)` reads every image under PATH (recursively, sorted by relative path). `PATH/train` and
-`PATH/test` are the splits if both exist; otherwise every 10th image of the sorted list (indices 9, 19, ...) is
-held out for testing, the rule the README's colorization numbers use.
+`load("folder:PATH", crop)` reads every image under PATH, listed and split by tfvae.data.images.split_files
+(recursively, sorted by relative path): `PATH/train` and `PATH/test` are the splits if both exist; otherwise every
+10th image of the sorted list (indices 9, 19, ...) is held out for testing, the rule the README's colorization
+numbers use.
 
 Training batches are a pure function of (seed, step), like tfvae/data/pipeline.py: step s takes the images at
 positions of epoch e = s // steps_per_epoch of a stateless permutation seeded by (seed, e), and a crop position and
@@ -16,10 +17,10 @@ import numpy as np
 import tensorflow as tf
 
 from tfvae.data.errors import DataError
-from tfvae.data.images import IMAGE_EXTENSIONS, read_image
-from tfvae.data.pipeline import _seed, step_batches, steps_per_epoch
+from tfvae.data.images import TEST_EVERY, read_image, split_files
+from tfvae.data.pipeline import step_batches, steps_per_epoch
+from tfvae.seeds import data_seed
 
-TEST_EVERY = 10
 CROPS_PER_IMAGE = 8  # an epoch takes this many random crops of every training image
 
 
@@ -44,23 +45,6 @@ class ColourImages:
     @property
     def examples_per_epoch(self):
         return len(self.x_train) * CROPS_PER_IMAGE
-
-
-def image_files(path):
-    """Image files under path, recursively, sorted by path relative to it."""
-    found = []
-    for folder, _, names in os.walk(path):
-        found += [os.path.join(folder, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
-    return sorted(found, key=lambda f: os.path.relpath(f, path))
-
-
-def split_files(path):
-    """(train files, test files) of a folder data set (module docstring)."""
-    if all(os.path.isdir(os.path.join(path, s)) for s in ("train", "test")):
-        return image_files(os.path.join(path, "train")), image_files(os.path.join(path, "test"))
-    files = image_files(path)
-    return ([f for i, f in enumerate(files) if i % TEST_EVERY != TEST_EVERY - 1],
-            files[TEST_EVERY - 1::TEST_EVERY])
 
 
 def load(spec, crop):
@@ -104,7 +88,7 @@ def train_dataset(data, batch_size, seed, start_step=0):
 
     def batch(step, index):
         index = index % n  # crop i of the epoch is of image i mod N
-        u = tf.random.stateless_uniform([batch_size, 3], seed=_seed(seed, step // per_epoch, step))
+        u = tf.random.stateless_uniform([batch_size, 3], seed=data_seed(seed, step // per_epoch, step))
         corner = tf.cast(u[:, :2] * tf.cast(tf.gather(sizes, index) - crop + 1, tf.float32), tf.int32)  # [B, 2]
         rows = corner[:, :1] + tf.range(crop)  # [B, crop]
         cols = corner[:, 1:] + tf.range(crop)

@@ -44,10 +44,10 @@ def segmentation_metrics(model, images, seed=0):
     rows, all_labels = [], []
     for i, image in enumerate(images):
         batch = image[None]
-        terms = model.terms(tf.cast(batch, tf.float32) / 255.0)
+        terms = model.terms(colour.to_float_rgb(batch))
         labels = model.segment(batch).numpy()[0]
         all_labels.append(np.ravel(labels))
-        true_z, shuffled_z = model.shuffle_costs(tf.cast(batch, tf.float32) / 255.0, seed + i)
+        true_z, shuffled_z = model.shuffle_costs(colour.to_float_rgb(batch), seed + i)
         rows.append({"kl_per_pixel": float(terms["rate"][0]), "elbo_per_pixel": float(terms["elbo"][0]),
                      "shuffle_cost_per_pixel": float(true_z[0] - shuffled_z[0]),
                      "usage_perplexity": m.usage_perplexity(labels, k),

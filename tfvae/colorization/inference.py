@@ -6,7 +6,8 @@ TensorFlow ops throughout, so they run eagerly, inside `tf.data.Dataset.map` and
 the rank or size is known only when the graph runs, bad input fails then with the same messages.
 
 The model is the one shipped in the package (SHIPPED_FILE, made by the commands in BUILD.md) unless one is passed:
-`load_colorizer(source)` takes a model_dir of apps.train --model=colorize or a .keras file.
+`load_colorizer(source)` takes a .keras file (a model_dir of apps.train --model=colorize is restored by its family:
+tfvae/families/colorize.py, `FAMILY.load`).
 """
 
 import functools
@@ -23,14 +24,8 @@ SHIPPED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "coloriz
 
 @functools.lru_cache(maxsize=8)
 def load_colorizer(source=None):
-    """The Colorizer of `source`, loaded once: None (the shipped model), a model_dir, or a .keras file."""
+    """The Colorizer of `source`, loaded once: None (the shipped model) or a .keras file."""
     source = source or SHIPPED_FILE
-    if os.path.isdir(source):
-        from tfvae import training  # pylint: disable=g-import-not-at-top
-        model = training.restore(source)
-        if model.config.model != "colorize":
-            raise ValueError(f"{source} holds a {model.config.model} model, not a colorize model")
-        return model
     if not os.path.isfile(source):
         raise FileNotFoundError(f"no colorizer at {source}: train one with apps.train --model=colorize (BUILD.md)")
     model = keras.models.load_model(source, compile=False)

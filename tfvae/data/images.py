@@ -1,4 +1,13 @@
-"""Reading image files into uint8 arrays and writing them back (PNG, JPEG, BMP, GIF, TIFF through Pillow)."""
+"""Image files: listing a folder's, reading them into uint8 arrays and writing them back (PNG, JPEG, BMP, GIF, TIFF
+through Pillow).
+
+Every folder data set of tfvae (`folder:PATH` in tfvae/data/sources.py, the colorization images in
+tfvae/colorization/data.py, the patch-prior images in tfvae/restoration/patch_data.py) lists its files with
+`image_files`: recursively, sorted by the path relative to the folder (as a string, so `a/b.png` sorts after
+`a-b.png` and `a.png`), keeping the names whose extension, in any case, is one of IMAGE_EXTENSIONS, and splits them
+with `split_files`: `PATH/train` and `PATH/test` if both exist, else every TEST_EVERY-th file of the sorted list
+(indices 9, 19, ...) is held out for testing.
+"""
 
 import os
 
@@ -9,6 +18,25 @@ from tfvae.data.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 HIGH_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+TEST_EVERY = 10  # without train/ and test/ folders, files TEST_EVERY - 1, 2 TEST_EVERY - 1, ... are the test set
+
+
+def image_files(folder):
+    """The paths of the image files under folder: in it and in its subfolders at any depth (symbolic links to
+    folders are not followed), sorted by path relative to folder; extensions in IMAGE_EXTENSIONS in any case."""
+    found = []
+    for parent, _, names in os.walk(folder):
+        found += [os.path.join(parent, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
+    return sorted(found, key=lambda path: os.path.relpath(path, folder))
+
+
+def split_files(folder):
+    """(train files, test files) of a folder data set (module docstring); either list may be empty."""
+    if all(os.path.isdir(os.path.join(folder, split)) for split in ("train", "test")):
+        return image_files(os.path.join(folder, "train")), image_files(os.path.join(folder, "test"))
+    files = image_files(folder)
+    return ([f for i, f in enumerate(files) if i % TEST_EVERY != TEST_EVERY - 1],
+            files[TEST_EVERY - 1::TEST_EVERY])
 
 
 def read_image(path, channels=3):

@@ -18,13 +18,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfvae.data.errors import DataError
-
-DATA_STREAM = 1  # folded into stateless seeds so data noise is independent of model noise
+from tfvae.seeds import BASE_STREAM, data_seed, pair
 
 
 def binarize(images, seed):
     """Draws x ~ Bernoulli(k / 255) once: uint8 [N, H, W, C] -> uint8 in {0, 255}, the same for the same seed."""
-    u = tf.random.stateless_uniform(images.shape, seed=[seed, 0])
+    u = tf.random.stateless_uniform(images.shape, seed=pair(seed, BASE_STREAM))
     return np.where(u.numpy() * 255.0 < images, 255, 0).astype(np.uint8)
 
 
@@ -53,14 +52,6 @@ def to_pixels(images, pixels, seed):
     raise DataError(f"--pixels={pixels!r} is not a pixel representation")
 
 
-def _seed(seed, *counters):
-    """A stateless seed [2] from the run seed and integer counters."""
-    pair = tf.stack([tf.cast(seed, tf.int64), tf.cast(DATA_STREAM, tf.int64)])
-    for c in counters:
-        pair = tf.random.experimental.stateless_fold_in(pair, tf.cast(c, tf.int64))
-    return pair
-
-
 def steps_per_epoch(num_examples, batch_size):
     if batch_size > num_examples:
         raise DataError(f"--batch_size={batch_size} is larger than the training set ({num_examples} images)")
@@ -78,7 +69,7 @@ def train_dataset(images, batch_size, pixels, seed, start_step=0, num_steps=None
     labels = None if labels is None else tf.constant(labels, tf.int64)
 
     def batch(step, index):
-        x = to_pixels(tf.gather(images, index), pixels, _seed(seed, step // per_epoch, step))
+        x = to_pixels(tf.gather(images, index), pixels, data_seed(seed, step // per_epoch, step))
         return x if labels is None else (x, tf.gather(labels, index))
 
     return step_batches(len(images), batch_size, seed, batch, start_step, num_steps)
@@ -97,7 +88,8 @@ def step_batches(num_examples, batch_size, seed, make_batch, start_step=0, num_s
     def batch(step):
         epoch, within = step // per_epoch, step % per_epoch
         positions = within * batch_size + tf.range(batch_size, dtype=tf.int64)
-        return make_batch(step, tf.random.experimental.index_shuffle(positions, _seed(seed, epoch), num_examples - 1))
+        index = tf.random.experimental.index_shuffle(positions, data_seed(seed, epoch), num_examples - 1)
+        return make_batch(step, index)
 
     stop = np.iinfo(np.int64).max if num_steps is None else start_step + num_steps
     steps = tf.data.Dataset.range(start_step, stop)
@@ -127,7 +119,7 @@ def eval_dataset(images, batch_size, pixels, seed, labels=None):
 
     def convert(i, element):
         x = element if labels is None else element[0]
-        x = to_pixels(x, pixels, _seed(seed, -1, i))
+        x = to_pixels(x, pixels, data_seed(seed, -1, i))
         return x if labels is None else (x, element[1])
 
     return ds.enumerate().map(convert, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -10,7 +10,8 @@ optional int64 labels [N]. The specs:
 - `npz:PATH`: arrays `x_train`, `x_test` (uint8 0..255 or float in [0, 1]; [N, H, W] or [N, H, W, C]) and optional
   `y_train`, `y_test`.
 - `folder:PATH`: image files, centre-cropped to a square and resized to `image_size`; `PATH/train` and `PATH/test`
-  if both exist, otherwise every 10th file (sorted by name) is the test set.
+  if both exist, otherwise every 10th file is the test set (tfvae.data.images.split_files; files are listed
+  recursively, sorted by path relative to the folder).
 """
 
 import dataclasses
@@ -23,7 +24,7 @@ import urllib.parse
 
 import numpy as np
 
-from tfvae.data.images import IMAGE_EXTENSIONS, read_image
+from tfvae.data.images import TEST_EVERY, read_image, split_files
 from tfvae.data.errors import DataError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -132,16 +133,11 @@ def _from_folder(path, image_size, channels):
         raise DataError(f"--image_size must be a positive size for folder data sets, got {image_size}")
     if channels not in (None, 1, 3):
         raise DataError(f"--channels must be 1 or 3, got {channels}")
-    split_dirs = [os.path.join(path, s) for s in ("train", "test")]
-    if all(os.path.isdir(d) for d in split_dirs):
-        train_files, test_files = (_image_files(d) for d in split_dirs)
-    else:
-        files = _image_files(path)
-        train_files = [f for i, f in enumerate(files) if i % 10 != 9]
-        test_files = files[9::10]
+    train_files, test_files = split_files(path)
     if not train_files or not test_files:
         raise DataError(f"--dataset=folder:{path}: needs images for both train and test (found "
-                        f"{len(train_files)} and {len(test_files)}; at least 10 images, or train/ and test/)")
+                        f"{len(train_files)} and {len(test_files)}; at least {TEST_EVERY} images, or train/ and "
+                        "test/)")
     channels = channels or 3
 
     def read(file):
@@ -156,10 +152,6 @@ def _from_folder(path, image_size, channels):
 
     x_train, x_test = (np.stack([read(f) for f in files]) for files in (train_files, test_files))
     return ImageData(os.path.basename(os.path.normpath(path)), x_train, x_test)
-
-
-def _image_files(directory):
-    return sorted(os.path.join(directory, f) for f in os.listdir(directory) if f.lower().endswith(IMAGE_EXTENSIONS))
 
 
 def _from_tfds(name, data_dir, download):

@@ -1,4 +1,5 @@
-"""Models: Keras 3 subclassed models that build TFP distributions from network outputs."""
+"""Models: Keras 3 subclassed models that build TFP distributions from network outputs; pure Keras (no disk access,
+no knowledge of families: tfvae/families/ maps a config to its model)."""
 
 from tfvae.models.colorizer import Colorizer
 from tfvae.models.cvae import CVAE
@@ -6,9 +7,4 @@ from tfvae.models.m2 import M2
 from tfvae.models.vae import VAE
 from tfvae.models.vqvae import VQVAE
 
-MODEL_CLASSES = {"vae": VAE, "cvae": CVAE, "m2": M2, "vqvae": VQVAE, "colorize": Colorizer}  # ModelConfig.model -> class; each takes the ModelConfig
-
-
-def make_model(config):
-    """The model for a ModelConfig: MODEL_CLASSES[config.model](config)."""
-    return MODEL_CLASSES[config.model](config)
+__all__ = ["CVAE", "Colorizer", "M2", "VAE", "VQVAE"]

@@ -32,9 +32,10 @@ import tensorflow_probability as tfp
 
 from tfvae import objectives
 from tfvae.colorization import colour
-from tfvae.models.base import ConfiguredModel
-from tfvae.models.vae import stateless_seed
+from tfvae.config import ColorizeConfig
+from tfvae.models.base import ConfiguredModel, inputs_of, replica_rows
 from tfvae.nets.unet import UNet
+from tfvae.seeds import BASE_STREAM, fold, model_seed
 
 tfd = tfp.distributions
 
@@ -64,9 +65,9 @@ def paint(weights, chroma):
 
 
 def seed_pair(seed, counter):
-    """A stateless seed [2] from an integer seed (a Python int or an int64 tensor, e.g. a signature input)."""
-    return tf.random.experimental.stateless_fold_in(tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)]),
-                                                    counter)
+    """The int64 [2] seed of draw `counter` (0, 1, 2) of a user-given integer seed (a Python int or an int64 tensor,
+    e.g. a signature input): tfvae.seeds.fold(seed, BASE_STREAM, counter), the counter folded as int32."""
+    return fold(seed, BASE_STREAM, counter, dtype=tf.int32)
 
 
 def usage_perplexity(one_hot):
@@ -79,6 +80,10 @@ def usage_perplexity(one_hot):
 class Colorizer(ConfiguredModel):
     """The latent-segmentation colorizer (module docstring); input_shape is [crop, crop, 3] of the training crops."""
 
+    CONFIG_CLASS = ColorizeConfig
+
+    TERMS = TERMS
+
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
         c = self.config
@@ -88,7 +93,6 @@ class Colorizer(ConfiguredModel):
         # softplus(10) + MIN_SCALE = 10.5 Lab units, about the spread of natural chroma around a segment's mean
         self.raw_scale = self.add_weight(shape=(k, 2), initializer=keras.initializers.Constant(10.0),
                                          name="raw_scale")
-        self.trackers = [keras.metrics.Mean(name) for name in TERMS]
 
     @property
     def min_side(self):
@@ -159,7 +163,7 @@ class Colorizer(ConfiguredModel):
         return tf.one_hot(tf.argmax(gumbel_softmax(logits, 1.0, uniform), -1), tf.shape(logits)[-1])
 
     def eval_noise(self, logits):
-        return tf.random.stateless_uniform(tf.shape(logits), seed=stateless_seed(self.config.seed, -1))
+        return tf.random.stateless_uniform(tf.shape(logits), seed=model_seed(self.config.seed, -1))
 
     def temperature(self, step):
         """tau(step) = temperature^min(1, step / temperature_steps): from 1 down to `temperature`."""
@@ -167,13 +171,19 @@ class Colorizer(ConfiguredModel):
         return tf.pow(self.config.temperature, progress)
 
     def noise(self, shape, seed):
-        """Uniform noise for this replica's batch: its slice of the draw for the global batch (as VAE.noise)."""
-        context = tf.distribute.get_replica_context()
-        replicas = context.num_replicas_in_sync if context else 1
-        replica = context.replica_id_in_sync_group if context else 0
-        batch = shape[0]
-        u = tf.random.stateless_uniform(tf.concat([[batch * replicas], shape[1:]], 0), seed=seed)
-        return u[replica * batch:(replica + 1) * batch]
+        """Uniform noise of `shape` for this replica's batch: its rows of the draw for the global batch."""
+        rows, start = replica_rows(shape[0])
+        u = tf.random.stateless_uniform(tf.concat([[rows], shape[1:]], 0), seed=seed)
+        return u[start:start + shape[0]]
+
+    def step_terms(self, data, step, training):
+        """`terms` of a batch's images: in training with a relaxed sample from this replica's noise of the step at
+        the temperature of the step; in evaluation with a hard sample from the evaluation seed."""
+        image = inputs_of(data)
+        if not training:
+            return self.terms(image)
+        shape = tf.concat([tf.shape(image)[:3], [self.config.num_segments]], 0)
+        return self.terms(image, self.noise(shape, model_seed(self.config.seed, step)), self.temperature(step))
 
     def shuffle_costs(self, image, seed):
         """How much the segmentation matters: (log P(y|z, x), log P(y|z', x)), each [B] in nats per pixel, for a hard
@@ -230,28 +240,6 @@ class Colorizer(ConfiguredModel):
     # --- Keras ---------------------------------------------------------------------------------------------------
     def call(self, image):
         return self.colorize(image)
-
-    def train_step(self, data):
-        image = data[0] if isinstance(data, (tuple, list)) else data
-        step = self.optimizer.iterations
-        shape = tf.concat([tf.shape(image)[:3], [self.config.num_segments]], 0)
-        uniform = self.noise(shape, stateless_seed(self.config.seed, step))
-        with tf.GradientTape() as tape:
-            terms = self.terms(image, uniform, self.temperature(step))
-            # Gradients are summed over replicas: scale the mean so N replicas take the step of one.
-            loss = tf.reduce_mean(terms["objective"]) / self.distribute_strategy.num_replicas_in_sync
-        grads = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
-        return self.update_trackers(terms)
-
-    def test_step(self, data):
-        image = data[0] if isinstance(data, (tuple, list)) else data
-        return self.update_trackers(self.terms(image))
-
-    def update_trackers(self, terms):
-        for tracker in self.trackers:
-            tracker.update_state(terms[tracker.name])
-        return self.tracker_results()
 
     def build(self, input_shape=None):
         """Creates every weight by one pass of a grey image of the smallest size."""

@@ -12,7 +12,8 @@ every class at once by broadcasting (tfvae/models/m2.py). Labels y enter as one-
 With `m1_dir` (M1+M2, Kingma et al. 2014) the modelled data are not the images but the latent means
 E[q(z1|x)] [L1] of a trained, frozen VAE (M1), seen as [1, 1, L1] "images" under a Gaussian likelihood; images still go
 in (the M1 encoder runs first) and come out (the M1 decoder renders decoded latents). M1's weights are weights of this
-model (not trainable), so a checkpoint holds both.
+model (not trainable), so a checkpoint holds both. The model does not read M1: its caller restores the VAE of
+`m1_dir` and passes it (`CVAE(config, m1)`).
 """
 
 import dataclasses
@@ -21,14 +22,15 @@ import keras
 import tensorflow as tf
 
 from tfvae import objectives
-from tfvae.config import ConfigError
+from tfvae.config import ConditionalConfig, ConfigError
+from tfvae.data import pixels
 from tfvae.distributions import latents
 from tfvae.distributions.likelihoods import make_likelihood
-from tfvae.models.base import ConfiguredModel
-from tfvae.models.vae import VAE, stateless_seed, tfp_seed
+from tfvae.models.base import ConfiguredModel, replica_normal
 from tfvae.nets import make_decoder
 from tfvae.nets.conv import ConvEncoder
 from tfvae.nets.mlp import MLPEncoder
+from tfvae.seeds import model_seed, tfp_seed
 
 TERMS = ("objective", "elbo", "distortion", "rate")
 
@@ -40,30 +42,13 @@ def make_net(config, out_dim, name):
     return ConvEncoder(config.hidden_units, out_dim, name=name)
 
 
-def check_m1(config):
-    """Raises ConfigError unless config.m1_dir holds a vae fed the same images as this model."""
-    from tfvae import training  # pylint: disable=g-import-not-at-top; training imports the models
-
-    try:
-        m1_config, _ = training.read_config(config.m1_dir)
-    except ConfigError as e:
-        raise ConfigError(f"--m1_dir: {e}") from None
-    if m1_config.model != "vae":
-        raise ConfigError(f"--m1_dir={config.m1_dir} holds a {m1_config.model}, not a vae")
+def check_m1(config, m1_config):
+    """Raises ConfigError unless m1_config, the config of the VAE in config.m1_dir, is fed the same images as the
+    model of `config` (that it is a vae is its family's check: tfvae/families/conditional.py)."""
     for field in ("input_shape", "pixels"):
         if getattr(m1_config, field) != getattr(config, field):
             raise ConfigError(f"--m1_dir={config.m1_dir}: its {field} is {getattr(m1_config, field)!r}, this model's "
                               f"{getattr(config, field)!r}; pass the flags M1 was trained with")
-
-
-def load_m1(config):
-    """The trained VAE of config.m1_dir, frozen."""
-    from tfvae import training  # pylint: disable=g-import-not-at-top; training imports the models
-
-    check_m1(config)
-    m1 = training.restore(config.m1_dir)
-    m1.trainable = False
-    return m1
 
 
 def data_config(config, m1):
@@ -78,13 +63,21 @@ def data_config(config, m1):
 class CVAE(ConfiguredModel):
     """A VAE over images [B, *config.input_shape] conditioned on labels in 0..config.num_classes - 1."""
 
-    TERMS = TERMS
-    noise = VAE.noise  # eps [k, B, L] for this replica: a slice of the draw for the global batch
+    CONFIG_CLASS = ConditionalConfig
 
-    def __init__(self, config, **kwargs):
+    TERMS = TERMS
+
+    def __init__(self, config, m1=None, **kwargs):
+        """m1: with config.m1_dir, the trained VAE restored from there (frozen here), built in the same strategy
+        scope as this model; None without."""
         super().__init__(config, **kwargs)
         c = self.config
-        self.m1 = load_m1(c) if c.m1_dir else None
+        if bool(c.m1_dir) != (m1 is not None):
+            raise ValueError(f"m1_dir={c.m1_dir!r}: pass the trained VAE of m1_dir as m1 exactly when m1_dir is set")
+        if m1 is not None:
+            check_m1(c, m1.config)
+            m1.trainable = False
+        self.m1 = m1
         self.data_config = data = data_config(c, self.m1)
         self.data_shape = data.input_shape
         self.likelihood = make_likelihood(data)
@@ -93,7 +86,6 @@ class CVAE(ConfiguredModel):
         self.head_hidden = keras.layers.Dense(width, activation="relu", name="head_hidden")
         self.head_out = keras.layers.Dense(2 * c.latent_dim, name="head_out")  # [loc, raw scale]
         self.decoder = make_decoder(data, data.input_shape[-1] * self.likelihood.params_per_channel)
-        self.trackers = [keras.metrics.Mean(name) for name in self.TERMS]
 
     # --- the data ------------------------------------------------------------------------------------------------
     def features(self, x):
@@ -104,7 +96,7 @@ class CVAE(ConfiguredModel):
 
     def encoder_input(self, v):
         """Networks see 8-bit data rescaled to [-1, 1]; other representations as they are."""
-        return v / 127.5 - 1.0 if self.m1 is None and self.config.pixels == "8bit" else v
+        return pixels.network_input(v, self.config.pixels) if self.m1 is None else v
 
     def onehot(self, labels):
         """Integer labels [...] -> one-hot float32 [..., K]."""
@@ -161,6 +153,15 @@ class CVAE(ConfiguredModel):
         terms["objective"] = self.loss_of(terms)
         return terms
 
+    def noise(self, batch_size, k, seed):
+        """Standard-normal eps [k, batch_size, L] for this replica: its rows of the draw for the global batch."""
+        return replica_normal(k, batch_size, self.config.latent_dim, seed)
+
+    def step_terms(self, data, step, training):
+        """`terms` of a batch (images, integer labels) with this replica's noise eps [1, B, L] of the step."""
+        x, labels = data
+        return self.terms(x, labels, self.noise(tf.shape(x)[0], 1, model_seed(self.config.seed, step)), training)
+
     # --- generation -----------------------------------------------------------------------------------------------
     def decode(self, z, y):
         """Mean images [..., H, W, C] of p(x|y, z) for z [..., L] and labels y [..., K] (one-hot or mixed)."""
@@ -184,23 +185,6 @@ class CVAE(ConfiguredModel):
         x, labels = inputs
         y = self.onehot(labels)
         return self.decode(self.encode(x, y), y)
-
-    def train_step(self, data):
-        x, labels = data
-        eps = self.noise(tf.shape(x)[0], 1, stateless_seed(self.config.seed, self.optimizer.iterations))
-        with tf.GradientTape() as tape:
-            terms = self.terms(x, labels, eps, training=True)
-            loss = tf.reduce_mean(terms["objective"]) / self.distribute_strategy.num_replicas_in_sync
-        grads = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
-        return self.update_trackers(terms)
-
-    def test_step(self, data):
-        x, labels = data
-        return self.update_trackers(self.terms(x, labels, self.noise(tf.shape(x)[0], 1,
-                                                                       stateless_seed(self.config.seed, -1))))
-
-    update_trackers = VAE.update_trackers
 
     def build(self, input_shape=None):
         """Creates every weight by one pass of a zero image with label 0 through every network."""

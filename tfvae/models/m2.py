@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from tfvae.models.cvae import CVAE, make_net
-from tfvae.models.vae import stateless_seed
+from tfvae.seeds import fold_in, model_seed
 
 TERMS = ("objective", "labelled_bound", "unlabelled_bound", "classification", "accuracy")
 
@@ -33,8 +33,9 @@ class M2(CVAE):
 
     TERMS = TERMS
 
-    def __init__(self, config, **kwargs):
-        super().__init__(config, **kwargs)
+    def __init__(self, config, m1=None, **kwargs):
+        """m1: with config.m1_dir, its trained VAE (CVAE)."""
+        super().__init__(config, m1, **kwargs)
         self.classifier = make_net(self.data_config, self.config.num_classes, "classifier")  # logits of q(y|x)
 
     def log_prior_y(self):
@@ -80,7 +81,7 @@ class M2(CVAE):
         return {"labelled_bound": labelled, "unlabelled_bound": unlabelled, "classification": classification,
                 "accuracy": correct, "bound_loss": tf.concat([labelled_loss, unlabelled_loss], 0)}
 
-    def training_loss(self, terms):
+    def objective(self, terms):
         """The scalar training loss: mean bound loss over all rows + alpha * mean classification loss."""
         return tf.reduce_mean(terms["bound_loss"]) + self.config.alpha * tf.reduce_mean(terms["classification"])
 
@@ -90,28 +91,17 @@ class M2(CVAE):
         return self.probabilities(x)
 
     def step_noise(self, batch, batch_unlabelled, step):
-        seed = stateless_seed(self.config.seed, step)
-        return (self.noise(batch, 1, tf.random.experimental.stateless_fold_in(seed, 0)),
-                self.noise(batch_unlabelled, self.config.num_classes, tf.random.experimental.stateless_fold_in(seed, 1)))
+        seed = model_seed(self.config.seed, step)
+        return (self.noise(batch, 1, fold_in(seed, 0, dtype=tf.int32)),
+                self.noise(batch_unlabelled, self.config.num_classes, fold_in(seed, 1, dtype=tf.int32)))
 
-    def train_step(self, data):
-        x, labels, x_u = data  # labelled images [B_l, ...], their labels [B_l], unlabelled images [B_u, ...]
-        eps, eps_u = self.step_noise(tf.shape(x)[0], tf.shape(x_u)[0], self.optimizer.iterations)
-        with tf.GradientTape() as tape:
-            terms = self.terms(x, labels, x_u, eps, eps_u, training=True)
-            loss = self.training_loss(terms)
-            # Gradients are summed over replicas: scale the mean so N replicas take the step of one.
-            scaled = loss / self.distribute_strategy.num_replicas_in_sync
-        grads = tape.gradient(scaled, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
-        return self.update_trackers({**terms, "objective": loss})
-
-    def test_step(self, data):
-        """Labelled test images: L and U of every image, and the classifier's loss and accuracy."""
-        x, labels = data
-        eps, eps_u = self.step_noise(tf.shape(x)[0], tf.shape(x)[0], -1)
-        terms = self.terms(x, labels, x, eps, eps_u)
-        return self.update_trackers({**terms, "objective": self.training_loss(terms)})
+    def step_terms(self, data, step, training):
+        """`terms` and their scalar `objective` for a training batch (labelled images [B_l, ...], their labels [B_l],
+        unlabelled images [B_u, ...]) or a test batch (images, labels), whose images are also scored unlabelled."""
+        x, labels, x_u = data if training else (*data, data[0])
+        eps, eps_u = self.step_noise(tf.shape(x)[0], tf.shape(x_u)[0], step)
+        terms = self.terms(x, labels, x_u, eps, eps_u, training)
+        return {**terms, "objective": self.objective(terms)}
 
     def build(self, input_shape=None):
         """Creates every weight by one pass of a zero image, labelled 0 and unlabelled, through every network."""

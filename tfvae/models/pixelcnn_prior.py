@@ -18,34 +18,13 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfvae.config import ConfigError, ModelConfig
+from tfvae import seeds
+from tfvae.config import PriorConfig, VQVAEConfig, from_dict
 from tfvae.models.base import ConfiguredModel
 from tfvae.models.vqvae import code_shapes
 from tfvae.nets.pixelcnn import GatedPixelCNN
 
 tfd = tfp.distributions
-
-
-@dataclasses.dataclass
-class PriorConfig:
-    """What defines a code prior. Field names equal the flag names of `apps.train --stage=prior`."""
-
-    pixelcnn_layers: int = 8  # gated layers per level
-    pixelcnn_filters: int = 32  # channels of each gated layer (and of the code embeddings)
-    class_conditional: bool = False  # condition every level on the class label
-    num_classes: int = 0  # classes of the data (set from the data when class_conditional)
-    seed: int = 0
-
-    def __post_init__(self):
-        self.validate()
-
-    def validate(self):
-        if self.pixelcnn_layers < 1:
-            raise ConfigError(f"--pixelcnn_layers: must be positive, got {self.pixelcnn_layers}")
-        if self.pixelcnn_filters < 1:
-            raise ConfigError(f"--pixelcnn_filters: must be positive, got {self.pixelcnn_filters}")
-        if self.class_conditional and self.num_classes < 2:
-            raise ConfigError("--class_conditional: the data set has no class labels (at least 2 classes needed)")
 
 
 def upsample_to(x, shape):
@@ -59,10 +38,12 @@ class CodePrior(ConfiguredModel):
     """P(z) over the code maps of the VQ-VAE of `model_config`; see the module docstring."""
 
     CONFIG_CLASS = PriorConfig
+    TERMS = ("nll", "bits")  # and nll_l per level
+    LOSS = "nll"
 
     def __init__(self, config, model_config, **kwargs):
         super().__init__(config, **kwargs)
-        self.model_config = model_config if isinstance(model_config, ModelConfig) else ModelConfig(**model_config)
+        self.model_config = model_config if isinstance(model_config, VQVAEConfig) else from_dict(VQVAEConfig, model_config)
         c, k = self.config, self.model_config.num_codes
         self.code_shapes = code_shapes(self.model_config)
         levels = len(self.code_shapes)
@@ -78,7 +59,6 @@ class CodePrior(ConfiguredModel):
         self.top_embedding = None
         if levels == 2:
             self.top_embedding = keras.layers.Embedding(k, c.pixelcnn_filters, name="top_context")
-        self.trackers = [keras.metrics.Mean("nll"), keras.metrics.Mean("bits")]
         self.trackers += [keras.metrics.Mean(f"nll_{l}") for l in range(levels)]
 
     def context(self, level, codes, labels):
@@ -116,14 +96,14 @@ class CodePrior(ConfiguredModel):
         int when class-conditional. Position t of level l draws with the stateless seed fold_in((seed, l), t)."""
         codes = []
         for level, (h, w) in enumerate(self.code_shapes):
-            base = tf.stack([tf.cast(seed, tf.int64), tf.constant(level, tf.int64)])
+            base = seeds.pair(seed, level)
 
             def body(t, flat, level=level, h=h, w=w, base=base):
                 current = codes + [tf.reshape(flat, [-1, h, w])]
                 logits = self.logits(level, current, labels)  # [count, h, w, K]
                 draw = tf.random.stateless_categorical(
                     tf.gather(tf.reshape(logits, [-1, h * w, logits.shape[-1]]), t, axis=1), 1,
-                    seed=tf.random.experimental.stateless_fold_in(base, tf.cast(t, tf.int64)), dtype=tf.int32)
+                    seed=seeds.fold_in(base, t), dtype=tf.int32)
                 return t + 1, flat + draw * tf.one_hot(t, h * w, dtype=tf.int32)[None]  # position t gets its draw
 
             flat = tf.zeros(tf.stack([count, h * w]), tf.int32)
@@ -137,22 +117,9 @@ class CodePrior(ConfiguredModel):
         codes = [data[f"codes_{l}"] for l in range(len(self.code_shapes))]
         return codes, (data["label"] if self.label_embeddings else None)
 
-    def train_step(self, data):
-        codes, labels = self.split(data)
-        with tf.GradientTape() as tape:
-            terms = self.terms(codes, labels)
-            loss = tf.reduce_mean(terms["nll"]) / self.distribute_strategy.num_replicas_in_sync
-        grads = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
-        return self.update_trackers(terms)
-
-    def test_step(self, data):
-        return self.update_trackers(self.terms(*self.split(data)))
-
-    def update_trackers(self, terms):
-        for tracker in self.trackers:
-            tracker.update_state(terms[tracker.name])
-        return self.tracker_results()
+    def step_terms(self, data, step, training):
+        """`terms` of a batch of code maps (no noise: the same in training and evaluation)."""
+        return self.terms(*self.split(data))
 
     def build(self, input_shape=None):
         """Creates every weight by one pass of all-zero code maps (and label 0)."""
@@ -167,7 +134,7 @@ class CodePrior(ConfiguredModel):
 class VQVAEWithPrior:
     """A phase-I VQ-VAE and its code prior, as one generative model (for pictures and the SavedModel export).
 
-    `config` is the VQ-VAE's ModelConfig (family "vqvae"); no weights of its own.
+    `config` is the VQ-VAE's VQVAEConfig; no weights of its own.
     """
 
     def __init__(self, vqvae, prior):

@@ -17,34 +17,26 @@ import keras
 import tensorflow as tf
 
 from tfvae import objectives
+from tfvae.config import VAEConfig
+from tfvae.data import pixels
 from tfvae.distributions import latents
 from tfvae.distributions.likelihoods import make_likelihood
 from tfvae.distributions.posteriors import Posterior, point
 from tfvae.distributions.priors import Prior
-from tfvae.models.base import ConfiguredModel
+from tfvae.models.base import ConfiguredModel, inputs_of, replica_normal
 from tfvae.nets import make_decoder, make_encoder
+from tfvae.seeds import model_seed, tfp_seed
 
-MODEL_STREAM = 2  # folded into stateless seeds so model noise is independent of data noise
 TERMS = ("objective", "elbo", "iwae", "distortion", "rate")
-
-
-def stateless_seed(seed, *counters):
-    """A stateless seed [2] from a run seed and integer counters (steps, chunks)."""
-    pair = tf.constant([seed, MODEL_STREAM], tf.int64)
-    for c in counters:
-        pair = tf.random.experimental.stateless_fold_in(pair, tf.cast(c, tf.int64))
-    return pair
-
-
-def tfp_seed(seed):
-    """An integer seed (Python or int64 tensor, >= 0) -> the int32 [2] seed TFP's samplers take, losslessly."""
-    seed = tf.cast(seed, tf.int64)
-    return tf.cast(tf.stack([seed // 2 ** 31, seed % 2 ** 31]), tf.int32)
 
 
 @keras.saving.register_keras_serializable(package="tfvae")
 class VAE(ConfiguredModel):
     """A VAE over images [B, *config.input_shape]; see the module docstring."""
+
+    CONFIG_CLASS = VAEConfig
+
+    TERMS = TERMS
 
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
@@ -54,7 +46,6 @@ class VAE(ConfiguredModel):
         self.latent_prior = Prior(c.prior, c.latent_dim, c.prior_steps, c.flow_width, c.mog_components, name="prior")
         self.encoder = make_encoder(c, self.latent_posterior.num_features)
         self.decoder = make_decoder(c, c.input_shape[-1] * self.likelihood.params_per_channel)
-        self.trackers = [keras.metrics.Mean(name) for name in TERMS]
 
     # --- the distributions -------------------------------------------------------------------------------------
     def posterior(self, x):
@@ -75,7 +66,7 @@ class VAE(ConfiguredModel):
 
     def encoder_input(self, x):
         """The network sees 8-bit data rescaled to [-1, 1]; other representations already lie in [0, 1]."""
-        return x / 127.5 - 1.0 if self.config.pixels == "8bit" else x
+        return pixels.network_input(x, self.config.pixels)
 
     # --- the bound -----------------------------------------------------------------------------------------------
     def log_densities(self, x, eps, training=False):
@@ -96,13 +87,12 @@ class VAE(ConfiguredModel):
             log_px, log_q, log_p, kl, self.config.beta, alpha, self.config.free_bits)
         return terms
 
-    def noise(self, batch_size, k, seed):
-        """Standard-normal eps [k, batch_size, L] for this replica: a slice of the draw for the global batch."""
-        context = tf.distribute.get_replica_context()
-        replicas = context.num_replicas_in_sync if context else 1
-        replica = context.replica_id_in_sync_group if context else 0
-        eps = tf.random.stateless_normal([k, batch_size * replicas, self.config.latent_dim], seed=seed)
-        return eps[:, replica * batch_size:(replica + 1) * batch_size]
+    def step_terms(self, data, step, training):
+        """`terms` of the images of a batch with this replica's noise eps [k, B, L] of the step (base.py)."""
+        x = inputs_of(data)
+        eps = replica_normal(self.config.iwae_k, tf.shape(x)[0], self.config.latent_dim,
+                             model_seed(self.config.seed, step))
+        return self.terms(x, eps, training)
 
     # --- generation -----------------------------------------------------------------------------------------------
     def decode(self, z):
@@ -122,29 +112,6 @@ class VAE(ConfiguredModel):
     def call(self, x):
         """The reconstruction: the mean of p(x|z) at z = encode(x); [B, H, W, C]."""
         return self.decode(self.encode(x))
-
-    def train_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        step = self.optimizer.iterations
-        eps = self.noise(tf.shape(x)[0], self.config.iwae_k, stateless_seed(self.config.seed, step))
-        with tf.GradientTape() as tape:
-            terms = self.terms(x, eps, training=True)
-            # Gradients are summed over replicas: scale the mean so N replicas take the step of one.
-            replicas = self.distribute_strategy.num_replicas_in_sync
-            loss = tf.reduce_mean(terms["objective"]) / replicas
-        grads = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
-        return self.update_trackers(terms)
-
-    def test_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        eps = self.noise(tf.shape(x)[0], self.config.iwae_k, stateless_seed(self.config.seed, -1))
-        return self.update_trackers(self.terms(x, eps))
-
-    def update_trackers(self, terms):
-        for tracker in self.trackers:
-            tracker.update_state(terms[tracker.name])
-        return self.tracker_results()
 
     def build(self, input_shape=None):
         """Creates every weight by one pass of a zero image through every network."""

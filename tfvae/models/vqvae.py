@@ -23,11 +23,13 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfvae.config import VQVAEConfig
+from tfvae.data import pixels
 from tfvae.distributions.likelihoods import make_likelihood
-from tfvae.models.base import ConfiguredModel
-from tfvae.models.vae import stateless_seed
+from tfvae.models.base import ConfiguredModel, inputs_of
 from tfvae.nets.feature_maps import MapDecoder, MapEncoder, map_size
 from tfvae.nets.quantizer import VectorQuantizer, code_counts, perplexity
+from tfvae.seeds import model_seed
 
 tfd = tfp.distributions
 
@@ -41,9 +43,18 @@ def code_shapes(config):
     return [(map_size(h, down + level), map_size(w, down + level)) for level in reversed(range(config.levels))]
 
 
+def perplexities(usage):
+    """{perplexity_l: the codebook perplexity of level l's code counts [K]} for counts per level (top first)."""
+    return {f"perplexity_{level}": perplexity(counts) for level, counts in enumerate(usage)}
+
+
 @keras.saving.register_keras_serializable(package="tfvae")
 class VQVAE(ConfiguredModel):
     """A VQ-VAE over images [B, *config.input_shape]; see the module docstring."""
+
+    CONFIG_CLASS = VQVAEConfig
+
+    TERMS = TERMS
 
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
@@ -62,13 +73,12 @@ class VQVAE(ConfiguredModel):
             self.top_decoder = MapDecoder((features,), self.code_shapes[1], features, name="top_decoder")
         self.decoder = MapDecoder(c.hidden_units, (h, w), channels * self.likelihood.params_per_channel,
                                   name="decoder")
-        self.trackers = [keras.metrics.Mean(name) for name in TERMS]
         self.trackers += [keras.metrics.Mean(f"perplexity_{level}") for level in range(c.levels)]
 
     # --- the quantized code maps ----------------------------------------------------------------------------------
     def encoder_input(self, x):
         """The network sees 8-bit data rescaled to [-1, 1]; other representations already lie in [0, 1]."""
-        return x / 127.5 - 1.0 if self.config.pixels == "8bit" else x
+        return pixels.network_input(x, self.config.pixels)
 
     def code_levels(self, x):
         """Per level (top first): (latents L [B, h, w, D], indices z [B, h, w], codes C_z [B, h, w, D]); and the
@@ -139,33 +149,22 @@ class VQVAE(ConfiguredModel):
         """The reconstruction: the mean of p(x|C_z) at the nearest codes; [B, H, W, C]."""
         return self.decode(self.indices(x))
 
-    def train_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        step = self.optimizer.iterations
-        with tf.GradientTape() as tape:
-            terms, levels = self.terms(x, training=True)
-            # Gradients are summed over replicas: scale the mean so N replicas take the step of one.
-            loss = tf.reduce_mean(terms["objective"]) / self.distribute_strategy.num_replicas_in_sync
-        grads = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
-        usage = []
-        for level, (quantizer, (latents, indices, _)) in enumerate(zip(self.quantizers, levels)):
-            usage.append(quantizer.update_codebook(latents, indices, stateless_seed(self.config.seed, step, level)))
-        return self.update_trackers(terms, usage)
+    def step_terms(self, data, step, training):
+        """`terms` of a batch's images, with their `levels` for the codebook update (`after_update`); a test batch
+        adds perplexity_l, the codebook perplexity of its code usage per level (a training batch's comes from the
+        update)."""
+        terms, levels = self.terms(inputs_of(data), training)
+        if training:
+            return {**terms, "levels": levels}
+        return {**terms, **perplexities([code_counts(z, self.config.num_codes) for _, z, _ in levels])}
 
-    def test_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        terms, levels = self.terms(x)
-        usage = [code_counts(z, self.config.num_codes) for _, z, _ in levels]
-        return self.update_trackers(terms, usage)
-
-    def update_trackers(self, terms, usage):
-        """Each term's mean, and the codebook perplexity of this batch's code usage (counts [K] per level)."""
-        for name, tracker in zip(TERMS, self.trackers):
-            tracker.update_state(terms[name])
-        for counts, tracker in zip(usage, self.trackers[len(TERMS):]):
-            tracker.update_state(perplexity(counts))
-        return self.tracker_results()
+    def after_update(self, data, terms):
+        """The codebooks' EMA updates and restarts (tfvae/nets/quantizer.py) from this step's latents, after the
+        gradient step; returns the perplexity_l of the code usage they counted over all replicas."""
+        step = self.optimizer.iterations  # already counts this step: the restarts of step s draw with s + 1
+        usage = [quantizer.update_codebook(latents, indices, model_seed(self.config.seed, step, level))
+                 for level, (quantizer, (latents, indices, _)) in enumerate(zip(self.quantizers, terms["levels"]))]
+        return perplexities(usage)
 
     def build(self, input_shape=None):
         """Creates every weight by one pass of a zero image through every network."""

@@ -22,23 +22,27 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfvae import distribute
+from tfvae import training
 from tfvae.data import step_batches
+from tfvae.models.base import TermsModel, replica_rows
 from tfvae.nets.mlp import MLPEncoder
 from tfvae.restoration.gmm import as_patches
+from tfvae.seeds import BASE_STREAM, fold, fold_in
 
 S_MIN, S_MAX = 1e-3, 0.35  # noise levels trained for ([0, 1] pixel scale): EPLL's z-steps for sigma 5 to 75 of 255
 
 
 @keras.saving.register_keras_serializable(package="tfvae")
-class DenoiserPrior(keras.Model):
+class DenoiserPrior(TermsModel):
     """D(y, s): DC-removed noisy patches [N, D] and a noise level s -> estimated clean patches [N, D]."""
+
+    TERMS = ("denoising_loss",)
+    LOSS = "denoising_loss"
 
     def __init__(self, dim=64, hidden_units=(512, 512, 512), data_scale=0.05, seed=0, **kwargs):
         super().__init__(**kwargs)
         self.dim, self.hidden_units, self.data_scale, self.seed = dim, tuple(hidden_units), float(data_scale), seed
         self.net = MLPEncoder(self.hidden_units, dim, activation="swish")
-        self.loss_tracker = keras.metrics.Mean(name="denoising_loss")
 
     def _parts(self, y, noise_sigma):
         """(c_skip, c_out, F(c_in y, log s)) for y [N, D] and s [N, 1]."""
@@ -67,33 +71,21 @@ class DenoiserPrior(keras.Model):
         """(s [batch, 1], eps [batch, D]) of this replica at `step`: s log-uniform on [S_MIN, S_MAX], eps ~ N(0, I).
 
         This replica's rows of the draw for the global batch, a function of (seed, step) only, so 1 or N replicas
-        take the same step (as VAE.noise).
+        take the same step (tfvae/models/base.py: replica_rows).
         """
-        context = tf.distribute.get_replica_context()
-        replicas = context.num_replicas_in_sync if context else 1
-        start = (context.replica_id_in_sync_group if context else 0) * batch
-        seed = tf.random.experimental.stateless_fold_in(tf.constant([self.seed, 0], tf.int64),
-                                                        tf.cast(step, tf.int64))
-        log_s = tf.random.stateless_uniform([batch * replicas, 1], seed, math.log(S_MIN), math.log(S_MAX))
-        eps = tf.random.stateless_normal([batch * replicas, self.dim],
-                                         tf.random.experimental.stateless_fold_in(seed, 1))
+        rows, start = replica_rows(batch)
+        seed = fold(self.seed, BASE_STREAM, step)
+        log_s = tf.random.stateless_uniform([rows, 1], seed, math.log(S_MIN), math.log(S_MAX))
+        eps = tf.random.stateless_normal([rows, self.dim], fold_in(seed, 1, dtype=tf.int32))
         return tf.exp(log_s[start:start + batch]), eps[start:start + batch]
 
-    def train_step(self, x):
-        """One MMSE step on clean patches x [B, D]: y = x + s eps with (s, eps) from `noise`."""
-        noise_sigma, eps = self.noise(tf.shape(x)[0], self.optimizer.iterations)
-        y = x + noise_sigma * eps
-        with tf.GradientTape() as tape:
-            c_skip, c_out, out = self._parts(y, noise_sigma)
-            loss = tf.reduce_mean(tf.square(out - (x - c_skip * y) / c_out))
-            scaled = loss / self.distribute_strategy.num_replicas_in_sync  # gradients are summed over replicas
-        self.optimizer.apply_gradients(zip(tape.gradient(scaled, self.trainable_variables), self.trainable_variables))
-        self.loss_tracker.update_state(loss)
-        return {"denoising_loss": self.loss_tracker.result()}
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
+    def step_terms(self, data, step, training):
+        """The MMSE loss on clean patches x [B, D] for y = x + s eps with (s, eps) from `noise`: denoising_loss, a
+        scalar, the mean over patches and dimensions."""
+        noise_sigma, eps = self.noise(tf.shape(data)[0], step)
+        y = data + noise_sigma * eps
+        c_skip, c_out, out = self._parts(y, noise_sigma)
+        return {"denoising_loss": tf.reduce_mean(tf.square(out - (data - c_skip * y) / c_out))}
 
     def build(self, input_shape=None):
         self.net(tf.zeros([1, self.dim + 1]))  # creates every Dense layer's weights
@@ -104,25 +96,24 @@ class DenoiserPrior(keras.Model):
 
 
 def fit_denoiser(patches, steps, batch_size=1024, hidden_units=(512, 512, 512), learning_rate=1e-3, seed=0,
-                 verbose=2, strategy=None, jit_compile=True):
+                 verbose=2, strategy=None, jit_compile=True, model_dir=None):
     """A DenoiserPrior trained for `steps` Adam steps (cosine-decayed learning rate) on DC-removed patches [N, D].
 
     strategy: a tf.distribute.Strategy (default: the current one); batch_size is the global batch. jit_compile: XLA
-    where the strategy allows it (distribute.jit_possible).
+    where the strategy allows it (distribute.jit_possible). model_dir: checkpoints and logs there, and a killed run
+    resumes from them (tfvae/training/fit.py); None: an in-memory fit.
     """
     patches = np.asarray(patches, np.float32)
-    strategy = strategy or tf.distribute.get_strategy()
-    keras.utils.set_random_seed(seed)
-    with strategy.scope():
-        model = DenoiserPrior(patches.shape[1], hidden_units, data_scale=float(np.sqrt(np.mean(patches ** 2))),
-                              seed=seed)
-        model.build()
-        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
-        model.compile(optimizer=keras.optimizers.Adam(schedule), 
-                      jit_compile=jit_compile and distribute.jit_possible(strategy))
+    data_scale = float(np.sqrt(np.mean(patches ** 2)))
     table = tf.constant(patches)
-    dataset = step_batches(len(patches), batch_size, seed, lambda step, index: tf.gather(table, index))
     per_epoch = min(steps, 1000)
-    model.fit(dataset, epochs=-(-steps // per_epoch), steps_per_epoch=per_epoch, verbose=verbose)
-    return model
 
+    def datasets(start_step):
+        return step_batches(len(patches), batch_size, seed, lambda step, index: tf.gather(table, index),
+                            start_step), None
+
+    return training.fit(lambda: DenoiserPrior(patches.shape[1], hidden_units, data_scale=data_scale, seed=seed),
+                        datasets, epochs=-(-steps // per_epoch), steps_per_epoch=per_epoch, run_dir=model_dir,
+                        seed=seed, strategy=strategy,
+                        learning_rate=keras.optimizers.schedules.CosineDecay(learning_rate, steps),
+                        jit_compile=jit_compile, per_execution=1, verbose=verbose)

@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfvae.progress import require_eager
 from tfvae.restoration import deep_prior, flow_prior  # noqa: F401  (registers the .keras priors' classes)
 from tfvae.restoration import epll as epll_lib
 from tfvae.restoration import patches
@@ -38,12 +39,18 @@ FAST_STRIDE = 3  # the fast mode's patch stride (README: its measured speed and 
 MAX_SIGMA = 1.0  # on the [0, 1] scale: noise as strong as the whole range; more leaves nothing to restore
 
 
+def prior_file(path=None):
+    """The file of a prior name: None -> PRIOR_FILE, "learned" -> LEARNED_PRIOR_FILE, "flow" -> FLOW_PRIOR_FILE, a
+    path -> itself."""
+    return {None: PRIOR_FILE, "shipped": PRIOR_FILE, "learned": LEARNED_PRIOR_FILE, "flow": FLOW_PRIOR_FILE}.get(path, path)
+
+
 @functools.lru_cache(maxsize=None)
 def load_prior(path=None):
     """The patch prior at path, loaded once per path: a GMM (.npz), a learned denoiser or a flow (.keras) written by
     apps.train_patch_prior; None: the GMM shipped in the package (PRIOR_FILE); "learned": the shipped learned
     denoiser prior (LEARNED_PRIOR_FILE); "flow": the shipped flow prior (FLOW_PRIOR_FILE)."""
-    path = {None: PRIOR_FILE, "learned": LEARNED_PRIOR_FILE, "flow": FLOW_PRIOR_FILE}.get(path, path)
+    path = prior_file(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no patch prior at {path}; train one with apps.train_patch_prior (BUILD.md)")
     if path.endswith(".keras"):
@@ -51,7 +58,7 @@ def load_prior(path=None):
     return PatchGMM.load(path)
 
 
-def denoise(image, sigma, prior=None, colour=None, stride=1, betas=None):
+def denoise(image, sigma, prior=None, colour=None, stride=1, betas=None, progress=None):
     """Restores an image with white Gaussian noise of standard deviation sigma; returns an image like the input.
 
     image: [H, W] or [H, W, C] with C = 1 or 3 (3 needs `colour`); uint8 (0..255), or float on [0, 1]. The output
@@ -62,7 +69,11 @@ def denoise(image, sigma, prior=None, colour=None, stride=1, betas=None):
     colour: how to denoise [H, W, 3]: "opponent" or "per_channel" (module docstring); None refuses colour images.
     stride: the patch grid's step (1: the paper; FAST_STRIDE: the fast mode, about stride^2 times fewer patches).
     betas: the splitting schedule as multiples of 1 / sigma^2; None: tfvae.restoration.epll.BETAS.
+    progress: None (one compiled graph), or progress(splitting steps done, total) (tfvae/progress.py), called after
+        each step of each channel; the steps then run one by one, each compiled as in that graph, with the same
+        result (call denoise eagerly).
     """
+    require_eager(progress, "denoise")
     image = tf.convert_to_tensor(image)
     if image.dtype not in (tf.uint8, tf.float16, tf.float32, tf.float64):
         raise ValueError(f"image must be uint8 (0..255) or float ([0, 1]), got dtype {image.dtype.name}")
@@ -80,12 +91,16 @@ def denoise(image, sigma, prior=None, colour=None, stride=1, betas=None):
     sigma = epll_lib.check_sigma(sigma, largest=MAX_SIGMA * scale)  # noise as strong as the whole value range at most
     sigma01 = tf.cast(sigma, tf.float32) / scale if tf.is_tensor(sigma) else sigma / scale
     prior = prior or load_prior()
-    patches.check_shape(image.shape[:2], _patch_size(prior), stride)  # sizes known now; the others when run
+    patches.check_shape(image.shape[:2], patch_size(prior), stride)  # sizes known now; the others when run
     betas = epll_lib.BETAS if betas is None else betas
 
     x = tf.cast(image, tf.float32) / scale  # [0, 1]
     x = x[..., None] if image.shape.rank == 2 else x  # [H, W, C]
-    restored = _restorer(prior, channels, colour, stride, tuple(betas))(x, tf.cast(sigma01, tf.float32))
+    sigma01 = tf.cast(sigma01, tf.float32)
+    if progress is None:
+        restored = _restorer(prior, channels, colour, stride, tuple(betas))(x, sigma01)
+    else:
+        restored = _restore(x, sigma01, channels, colour, _in_steps(prior, channels, stride, tuple(betas), progress))
     restored = restored[..., 0] if image.shape.rank == 2 else restored
     if image.dtype == tf.uint8:
         return tf.cast(tf.round(restored * 255), tf.uint8)
@@ -99,23 +114,54 @@ def _restorer(prior, channels, colour, stride, betas):
     Compiled once per setting, for every image size; called eagerly it runs as one graph, inside another graph
     (tf.data, a SavedModel) it is inlined.
     """
-    run = functools.partial(epll_lib.epll, prior=prior, patch_size=_patch_size(prior), betas=betas, stride=stride)
+    def run(c, image, sigma, value_range):
+        return epll_lib.epll(image, sigma, prior, patch_size(prior), betas, stride, value_range)
 
     def restore(x, sigma):
-        if channels == 1:
-            return run(x[..., 0], sigma)[..., None]
-        if colour == "per_channel":
-            return tf.stack([run(x[..., c], sigma) for c in range(3)], -1)
-        opponent = tf.einsum("hwc,dc->hwd", x, OPPONENT)
-        norms = np.linalg.norm(OPPONENT, axis=1)
-        restored = [run(opponent[..., c], sigma * float(norms[c]),
-                        value_range=(float(OPPONENT_LOW[c]), float(OPPONENT_LOW[c]) + 1.0)) for c in range(3)]
-        return tf.clip_by_value(tf.einsum("hwd,cd->hwc", tf.stack(restored, -1), np.linalg.inv(OPPONENT)), 0, 1)
+        return _restore(x, sigma, channels, colour, run)
 
     return tf.function(restore, input_signature=[tf.TensorSpec([None, None, channels]), tf.TensorSpec([])])
 
 
-def _patch_size(prior):
+def _in_steps(prior, channels, stride, betas, progress):
+    """run(c, image, sigma, value_range) for `_restore`: the EPLL of channel c [H, W] as _restorer's graph computes
+    it, in separately compiled parts (epll's prepare, each splitting step, finish), calling progress(steps done,
+    total) after each step. The parts take images of any size, as _restorer does: the same graph optimizations."""
+    size, total = patch_size(prior), (1 if channels == 1 else 3) * len(betas)
+    image, scalar = tf.TensorSpec([None, None]), tf.TensorSpec([])
+    steps = [tf.function(functools.partial(epll_lib.splitting_step, multiple=m, prior=prior, patch_size=size,
+                                           stride=stride), input_signature=[image, image, image, scalar],
+                         autograph=False) for m in betas]
+
+    def run(c, noisy, sigma, value_range):
+        prepare = tf.function(lambda y, s: epll_lib.prepare(y, s, size, stride, value_range),
+                              input_signature=[image, scalar], autograph=False)
+        noisy, sigma, count = prepare(noisy, sigma)
+        estimate = noisy
+        for k, step in enumerate(steps):
+            estimate = step(noisy, estimate, count, sigma)
+            progress(c * len(betas) + k + 1, total)
+        finish = tf.function(lambda e: epll_lib.finish(e, value_range), input_signature=[image], autograph=False)
+        return finish(estimate)
+
+    return run
+
+
+def _restore(x, sigma, channels, colour, run):
+    """x [H, W, channels] on [0, 1], sigma (float32 scalar, [0, 1] scale) -> restored [H, W, channels] by
+    run(c, channel c [H, W], its sigma, its value range), the EPLL of each channel (module docstring)."""
+    if channels == 1:
+        return run(0, x[..., 0], sigma, (0.0, 1.0))[..., None]
+    if colour == "per_channel":
+        return tf.stack([run(c, x[..., c], sigma, (0.0, 1.0)) for c in range(3)], -1)
+    opponent = tf.einsum("hwc,dc->hwd", x, OPPONENT)
+    norms = np.linalg.norm(OPPONENT, axis=1)
+    restored = [run(c, opponent[..., c], sigma * float(norms[c]),
+                    (float(OPPONENT_LOW[c]), float(OPPONENT_LOW[c]) + 1.0)) for c in range(3)]
+    return tf.clip_by_value(tf.einsum("hwd,cd->hwc", tf.stack(restored, -1), np.linalg.inv(OPPONENT)), 0, 1)
+
+
+def patch_size(prior):
     """p of a prior over p * p patches."""
     side = int(round(prior.dim ** 0.5))
     if side * side != prior.dim:

@@ -40,6 +40,7 @@ import numbers
 
 import tensorflow as tf
 
+from tfvae.progress import require_eager
 from tfvae.restoration import patches as patch_ops
 
 PAPER_BETAS = (1.0, 4.0, 8.0, 16.0, 32.0)  # Zoran & Weiss 2011: beta = (1 / sigma^2) * PAPER_BETAS
@@ -73,7 +74,7 @@ def check_sigma(sigma, largest=float("inf")):
     return sigma
 
 
-def epll(noisy, sigma, prior, patch_size=8, betas=None, stride=1, value_range=(0.0, 1.0)):
+def epll(noisy, sigma, prior, patch_size=8, betas=None, stride=1, value_range=(0.0, 1.0), progress=None):
     """Denoise a grey image [H, W] by EPLL with a patch prior; returns float32 [H, W] clipped to value_range.
 
     noisy: float [H, W], values in value_range (lo, hi), which is mapped to the prior's [0, 1] scale and back.
@@ -82,7 +83,10 @@ def epll(noisy, sigma, prior, patch_size=8, betas=None, stride=1, value_range=(0
     prior: a patch prior with denoise_patches (the module's protocol) over p * p DC-removed patches.
     betas: the schedule as multiples of 1 / sigma^2 (sigma on the [0, 1] scale); None gives BETAS.
     stride: the patch grid's step; 1 is the paper, larger strides use about s^2 times fewer patches.
+    progress: None, or progress(steps done, len(betas)) (tfvae/progress.py), called after each splitting step (call
+        epll eagerly then).
     """
+    require_eager(progress, "epll")
     noisy = tf.convert_to_tensor(noisy)
     noisy = patch_ops.check_image(noisy, patch_size, stride)
     if noisy.shape.rank != 2:
@@ -96,17 +100,37 @@ def epll(noisy, sigma, prior, patch_size=8, betas=None, stride=1, value_range=(0
     if not multiples or min(multiples) <= 0:
         raise ValueError(f"betas must be positive multiples of 1 / sigma^2, got {betas!r}")
 
-    noisy = (tf.cast(noisy, tf.float32) - lo) / (hi - lo)  # the prior's [0, 1] scale; float32 from here on
-    sigma = sigma / (hi - lo)
-    dim = patch_size * patch_size
-    lam = dim / stride ** 2 / sigma ** 2  # the paper's D / sigma^2 at stride 1 (module docstring)
-    shape = noisy.shape if noisy.shape.is_fully_defined() else tf.shape(noisy)  # static, or known when run
-    count = patch_ops.cover_count(shape, patch_size, stride)  # c [H, W]
+    noisy, sigma, count = prepare(noisy, sigma, patch_size, stride, value_range)
     estimate = noisy
-    for multiple in multiples:  # a handful of splitting steps; each is vectorized over all patches
-        beta = multiple / sigma ** 2
-        centered, dc = patch_ops.remove_dc(patch_ops.extract(estimate, patch_size, stride))  # [N, D], [N, 1]
-        clean = patch_ops.add_dc(prior.denoise_patches(centered, beta ** -0.5), dc)
-        average = patch_ops.adjoint(clean, shape, patch_size, stride) / count  # Z [H, W]
-        estimate = quadratic_step(noisy, average, count, lam, beta)
+    for step, multiple in enumerate(multiples):  # a handful of splitting steps; each is vectorized over all patches
+        estimate = splitting_step(noisy, estimate, count, sigma, multiple, prior, patch_size, stride)
+        if progress is not None:
+            progress(step + 1, len(multiples))
+    return finish(estimate, value_range)
+
+
+def prepare(noisy, sigma, patch_size, stride, value_range):
+    """The start of `epll` (its arguments checked): y [H, W] and sigma mapped from value_range to the prior's [0, 1]
+    scale, and the cover count c [H, W]."""
+    lo, hi = value_range
+    noisy = (tf.cast(noisy, tf.float32) - lo) / (hi - lo)  # the prior's [0, 1] scale; float32 from here on
+    shape = noisy.shape if noisy.shape.is_fully_defined() else tf.shape(noisy)  # static, or known when run
+    return noisy, sigma / (hi - lo), patch_ops.cover_count(shape, patch_size, stride)
+
+
+def splitting_step(noisy, estimate, count, sigma, multiple, prior, patch_size, stride):
+    """One z-step and x-step (module docstring) with beta = multiple / sigma^2, all on the [0, 1] scale: the noisy
+    image y, the current estimate x and the cover count c, each [H, W] -> the next estimate [H, W]."""
+    lam = patch_size * patch_size / stride ** 2 / sigma ** 2  # the paper's D / sigma^2 at stride 1 (module docstring)
+    shape = noisy.shape if noisy.shape.is_fully_defined() else tf.shape(noisy)
+    beta = multiple / sigma ** 2
+    centered, dc = patch_ops.remove_dc(patch_ops.extract(estimate, patch_size, stride))  # [N, D], [N, 1]
+    clean = patch_ops.add_dc(prior.denoise_patches(centered, beta ** -0.5), dc)
+    average = patch_ops.adjoint(clean, shape, patch_size, stride) / count  # Z [H, W]
+    return quadratic_step(noisy, average, count, lam, beta)
+
+
+def finish(estimate, value_range):
+    """The end of `epll`: an estimate [H, W] on the [0, 1] scale mapped back to value_range and clipped to it."""
+    lo, hi = value_range
     return tf.clip_by_value(estimate * (hi - lo) + lo, lo, hi)

@@ -33,10 +33,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfvae import distribute
+from tfvae import training
 from tfvae.data import step_batches
 from tfvae.distributions.priors import Prior
-from tfvae.restoration.gmm import _map_batches, as_patches
+from tfvae.models.base import TermsModel, replica_rows
+from tfvae.restoration.gmm import as_patches
+from tfvae.restoration.patches import map_batches
+from tfvae.seeds import BASE_STREAM, fold
 
 FLOWS = ("realnvp", "maf")
 SCALE_FLOOR = 1e-3  # smallest whitening scale: a standard deviation of 1/4 of an 8-bit level ([0, 1] scale)
@@ -61,12 +64,15 @@ def whitening(patches, scale_floor=SCALE_FLOOR):
 
 
 @keras.saving.register_keras_serializable(package="tfvae")
-class FlowPatchPrior(keras.Model):
+class FlowPatchPrior(TermsModel):
     """log p(x) of DC-removed patches [N, D] under a flow on the whitened zero-mean subspace (module docstring).
 
     flow: "realnvp" or "maf"; layers: flow steps; width: hidden units of each step's two-layer network;
     map_steps: gradient steps of denoise_patches; seed: of the training noise.
     """
+
+    TERMS = ("nll",)
+    LOSS = "nll"
 
     def __init__(self, dim=64, flow="realnvp", layers=6, width=128, map_steps=3, seed=0, **kwargs):
         super().__init__(**kwargs)
@@ -77,7 +83,6 @@ class FlowPatchPrior(keras.Model):
         self.flow = Prior(flow, dim - 1, steps=layers, width=width, name="flow")
         self.basis = self.add_weight(shape=(dim, dim - 1), initializer="zeros", trainable=False, name="basis")
         self.scale = self.add_weight(shape=(dim - 1,), initializer="ones", trainable=False, name="scale")
-        self.loss_tracker = keras.metrics.Mean(name="nll")
 
     def set_whitening(self, patches):
         """B and s from DC-removed training patches [N, D] (`whitening`)."""
@@ -112,7 +117,7 @@ class FlowPatchPrior(keras.Model):
                  autograph=False)  # no Python control flow on tensors here; converting TFP's code takes seconds
     def _denoise(self, noisy, variance, steps):
         """One graph for any N and steps, traced once per prior (eager calls run at graph speed)."""
-        return _map_batches(lambda y: self._map(y, variance, steps), noisy, MAP_BATCH)
+        return map_batches(lambda y: self._map(y, variance, steps), noisy, MAP_BATCH)
 
     # XLA, on batches of exactly MAP_BATCH patches (zero-padded; one compilation per prior): measured 20-30% faster
     # than the plain graph on one CPU core, and without it the first EPLL call spent 3-7x its run time in TensorFlow's
@@ -146,21 +151,17 @@ class FlowPatchPrior(keras.Model):
         w, *_ = tf.while_loop(lambda *_: True, step, (w, value, gradient, eta), maximum_iterations=steps)
         return tf.matmul(self.scale * w, self.basis, transpose_b=True)  # x = B (s w)
 
-    def train_step(self, x):
-        """One maximum-likelihood step on DC-removed patches x [B, D] with dequantization noise."""
-        seed = tf.random.experimental.stateless_fold_in(tf.constant([self.seed, 0], tf.int64),
-                                                        tf.cast(self.optimizer.iterations, tf.int64))
-        x = x + QUANTUM * (tf.random.stateless_uniform(tf.shape(x), seed) - 0.5)  # the mean is projected out later
-        with tf.GradientTape() as tape:
-            loss = -tf.reduce_mean(self(x))
-            scaled = loss / self.distribute_strategy.num_replicas_in_sync  # gradients are summed over replicas
-        self.optimizer.apply_gradients(zip(tape.gradient(scaled, self.trainable_variables), self.trainable_variables))
-        self.loss_tracker.update_state(loss)
-        return {"nll": self.loss_tracker.result()}
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
+    def step_terms(self, data, step, training):
+        """nll: the mean -log p(x) [scalar] of DC-removed patches x [B, D], in training with the dequantization
+        noise of the step."""
+        x = data
+        if training:
+            seed = fold(self.seed, BASE_STREAM, step)
+            # This replica's rows of the draw for the global batch, so 1 or N replicas take the same step.
+            rows, start = replica_rows(tf.shape(x)[0])
+            u = tf.random.stateless_uniform([rows, self.dim], seed)[start:start + tf.shape(x)[0]]
+            x = x + QUANTUM * (u - 0.5)  # the mean is projected out later
+        return {"nll": -tf.reduce_mean(self(x))}
 
     def build(self, input_shape=None):
         self.call(tf.zeros([1, self.dim]))  # creates every weight of the flow
@@ -173,31 +174,35 @@ class FlowPatchPrior(keras.Model):
 
 def _in_batches(fn, patches):
     """fn over batches of at most MAP_BATCH rows of patches [N, D] (fewer patches: one batch, no padding)."""
-    return _map_batches(fn, patches, tf.clip_by_value(tf.shape(patches)[0], 1, MAP_BATCH))
+    return map_batches(fn, patches, tf.clip_by_value(tf.shape(patches)[0], 1, MAP_BATCH))
 
 
 def fit_flow(patches, steps, batch_size=512, flow="realnvp", layers=6, width=128, map_steps=3, learning_rate=1e-3,
-             seed=0, verbose=2, strategy=None, jit_compile=False):
+             seed=0, verbose=2, strategy=None, jit_compile=False, model_dir=None):
     """A FlowPatchPrior fitted by maximum likelihood, `steps` Adam steps (cosine-decayed learning rate), to DC-removed
     patches [N, D]; the whitening (B, s) comes from all of them first.
 
     strategy: a tf.distribute.Strategy (default: the current one); batch_size is the global batch. jit_compile: XLA
     where the strategy allows it (distribute.jit_possible); off by default: on a CPU core it measured no faster for
-    the default flow (28 steps/s either way) and its compilation takes seconds.
+    the default flow (28 steps/s either way) and its compilation takes seconds. model_dir: checkpoints and logs
+    there, and a killed run resumes from them (tfvae/training/fit.py); None: an in-memory fit.
     """
     patches = np.asarray(patches, np.float32)
-    strategy = strategy or tf.distribute.get_strategy()
-    keras.utils.set_random_seed(seed)
-    with strategy.scope():
+    table = tf.constant(patches)
+    per_epoch = min(steps, 1000)
+
+    def make():
         model = FlowPatchPrior(patches.shape[1], flow, layers, width, map_steps, seed)
         model.build()
         model.set_whitening(patches)
-        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
-        model.compile(optimizer=keras.optimizers.Adam(schedule),
-                      jit_compile=jit_compile and distribute.jit_possible(strategy))
-    table = tf.constant(patches)
-    dataset = step_batches(len(patches), batch_size, seed, lambda step, index: tf.gather(table, index))
-    per_epoch = min(steps, 1000)
-    model.fit(dataset, epochs=-(-steps // per_epoch), steps_per_epoch=per_epoch, shuffle=False, verbose=verbose)
-    return model
+        return model
+
+    def datasets(start_step):
+        return step_batches(len(patches), batch_size, seed, lambda step, index: tf.gather(table, index),
+                            start_step), None
+
+    return training.fit(make, datasets, epochs=-(-steps // per_epoch), steps_per_epoch=per_epoch, run_dir=model_dir,
+                        seed=seed, strategy=strategy,
+                        learning_rate=keras.optimizers.schedules.CosineDecay(learning_rate, steps),
+                        jit_compile=jit_compile, per_execution=1, verbose=verbose)
 

@@ -18,8 +18,9 @@ multiply-adds, half of projecting every patch on every eigenbasis, with no [N, K
 sums sum_n r_nk y_n y_n^T are the same product transposed, r^T f(y) [K, P]. Only the chosen component's eigenbasis
 is applied to a patch (the Wiener filter, N D^2).
 
-Patches [N, D] go through in batches of max_floats / max(K, P) rows, which bounds the largest intermediates
-(the features [batch, P], the scores [batch, K], the chosen V_k [batch, D, D]) to about max_floats floats each.
+Patches [N, D] go through in batches of max_floats / max(K, P) rows (tfvae/restoration/patches.py: map_batches),
+which bounds the largest intermediates (the features [batch, P], the scores [batch, K], the chosen V_k
+[batch, D, D]) to about max_floats floats each.
 """
 
 import math
@@ -27,6 +28,10 @@ import os
 
 import numpy as np
 import tensorflow as tf
+
+from tfvae.progress import require_eager
+from tfvae.restoration.patches import map_batches, pad_to_batches
+from tfvae.seeds import pair
 
 DEFAULT_MAX_FLOATS = 2 ** 24  # 64 MB per float32 intermediate: large batches, still small next to a CPU's memory
 TINY_COUNT = 1e-30  # floors a component's responsibility mass, so an empty component gets log pi = -69 - log N
@@ -80,21 +85,6 @@ def unpack_symmetric(packed, dim):
     return upper + tf.linalg.matrix_transpose(upper) - tf.linalg.diag(tf.linalg.diag_part(upper))
 
 
-def _batches(patches, batch_size):
-    """patches [N, D] -> (zero-padded batches [B, batch_size, D], mask [B, batch_size]: 1 for real rows)."""
-    n, dim = tf.shape(patches)[0], tf.shape(patches)[1]
-    padded = n + tf.math.floormod(-n, batch_size)
-    batches = tf.reshape(tf.pad(patches, [[0, padded - n], [0, 0]]), [-1, batch_size, dim])
-    return batches, tf.reshape(tf.sequence_mask(n, padded, patches.dtype), [-1, batch_size])
-
-
-def _map_batches(fn, patches, batch_size):
-    """fn over row batches of patches [N, D] (each [batch_size, D] -> [batch_size, ...]) -> [N, ...]."""
-    batches, _ = _batches(patches, batch_size)
-    out = tf.map_fn(fn, batches, fn_output_signature=patches.dtype)
-    return tf.reshape(out, tf.concat([[-1], tf.shape(out)[2:]], 0))[:tf.shape(patches)[0]]
-
-
 def _noisy_components(eigenvalues, eigenvectors, noise_variance):
     """(packed precisions a [K, P] of Sigma_k + s^2 I, log-likelihood offsets [K]: -1/2 (D log 2 pi + log det))."""
     variances = eigenvalues + noise_variance  # [K, D]: the eigenvalues of Sigma_k + s^2 I
@@ -114,7 +104,7 @@ def _statistics(patches, batch_size, components, responsibilities):
 
     responsibilities(y [b, D], f(y) [b, P]) -> (r [b, K], log p(y) [b]); tf.foldl keeps one batch at a time.
     """
-    batches, mask = _batches(patches, batch_size)
+    batches, mask = pad_to_batches(patches, batch_size)
 
     def add(totals, batch):
         y, real = batch
@@ -177,7 +167,7 @@ def _seed_lines(patches, components, seed):
     lines = []
     for k in range(components):  # initialisation only: K draws, each vectorized over the patches
         logits = tf.math.log(tf.maximum(distance, 1e-30))[None]  # the floor: rounding and all-zero sets stay drawable
-        index = tf.random.stateless_categorical(logits, 1, seed=[seed, k])[0, 0]
+        index = tf.random.stateless_categorical(logits, 1, seed=pair(seed, k))[0, 0]  # tfvae/seeds.py
         line = tf.math.l2_normalize(patches[index])
         lines.append(line)
         distance = tf.minimum(distance, norms - tf.square(tf.linalg.matvec(patches, line)))
@@ -247,7 +237,7 @@ class PatchGMM:
             ll = _log_likelihoods(quadratic_features(y), packed, offsets)
             return tf.reduce_logsumexp(self.log_weights + ll, -1)
 
-        return _map_batches(batch_log_prob, patches, self._batch_size())
+        return map_batches(batch_log_prob, patches, self._batch_size())
 
     def denoise_patches(self, noisy, noise_sigma):
         """Approximate MAP of clean patches [N, D] from DC-removed noisy ones y = x + N(0, noise_sigma^2 I).
@@ -268,7 +258,7 @@ class PatchGMM:
             best = tf.argmax(self.log_weights + _log_likelihoods(quadratic_features(y), packed, offsets), -1)  # [b]
             return tf.linalg.matvec(tf.gather(filters, best), y)  # the Wiener filter of component k*
 
-        return _map_batches(batch_denoise, noisy, self._batch_size())
+        return map_batches(batch_denoise, noisy, self._batch_size())
 
     def em_step(self, patches, covariance_floor=1e-6, strategy=None):
         """One EM step on patches [N, D]; returns the mean log p(y) under the parameters before the step.
@@ -288,12 +278,14 @@ class PatchGMM:
 
     @classmethod
     def fit(cls, patches, steps, components, seed, covariance_floor=1e-6, max_floats=DEFAULT_MAX_FLOATS,
-            strategy=None):
+            strategy=None, progress=None):
         """A K-component mixture fitted to DC-removed patches [N, D] by `steps` EM steps; deterministic in seed.
 
         Initialisation: `components` lines through 0 seeded k-means++-style (_seed_lines, on one device), each patch
         assigned to the nearest line, and one M-step from those hard assignments. strategy: as for em_step.
+        progress: None, or progress(EM steps done, steps), called after each step (tfvae/progress.py).
         """
+        require_eager(progress, "PatchGMM.fit")
         patches = as_patches(patches)
         if patches.shape[0] < components:
             raise ValueError(f"fitting {components} components needs at least as many patches, got {patches.shape[0]}")
@@ -302,8 +294,10 @@ class PatchGMM:
                                      batch_size, strategy=strategy)
         log_weights, eigenvalues, eigenvectors = _m_step(counts, scatter, patches.shape[1], covariance_floor)
         gmm = cls(log_weights, tf.einsum("kde,ke,kfe->kdf", eigenvectors, eigenvalues, eigenvectors), max_floats)
-        for _ in range(steps):
+        for step in range(steps):
             gmm.em_step(patches, covariance_floor, strategy)
+            if progress is not None:
+                progress(step + 1, steps)
         return gmm
 
     def save(self, path):

@@ -10,19 +10,20 @@ import os
 import numpy as np
 
 from tfvae.data import DataError, read_image
-from tfvae.data.images import IMAGE_EXTENSIONS
+from tfvae.data.images import IMAGE_EXTENSIONS, image_files
 
 
 def read_grey_images(folder):
-    """The image files of folder (sorted by name), as grey float32 arrays [H, W] in [0, 1]; DataError if none."""
+    """The image files under folder (tfvae.data.images.image_files: recursively, sorted by relative path), as grey
+    float32 arrays [H, W] in [0, 1]; DataError if there are none."""
     if folder.startswith("folder:"):
         folder = folder[len("folder:"):]
     if not os.path.isdir(folder):
         raise DataError(f"--data={folder}: no such folder")
-    files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS))
+    files = image_files(folder)
     if not files:
         raise DataError(f"--data={folder}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in it")
-    return [read_image(os.path.join(folder, f), channels=1)[..., 0].astype(np.float32) / 255 for f in files]
+    return [read_image(f, channels=1)[..., 0].astype(np.float32) / 255 for f in files]
 
 
 def sample_patches(images, count, patch_size, seed):

@@ -11,6 +11,10 @@ divide H - p. The adjoint P^T z = sum_i P_i^T z_i adds each patch back at its pl
 
 Image shapes may be static (a tuple or TensorShape) or a 1-D int tensor (tf.shape(x) of an image whose size is known
 only when the graph runs, as in tf.data pipelines and SavedModel signatures); the rank must be known.
+
+The priors work on patches [N, D] in row batches of a fixed size b, which bounds their memory for any N:
+`pad_to_batches` zero-pads N up to a multiple of b and reshapes, and `map_batches` maps a function over the batches
+and drops the padding rows again.
 """
 
 import tensorflow as tf
@@ -124,3 +128,20 @@ def remove_dc(patches):
 def add_dc(centered, dc):
     """The inverse of remove_dc: centered [N, D] + dc [N, 1] -> patches [N, D]."""
     return centered + dc
+
+
+def pad_to_batches(patches, batch_size):
+    """patches [N, D] -> (zero-padded batches [ceil(N / b), b, D], mask [ceil(N / b), b]: 1 for real rows, 0 for
+    padding), b = batch_size (an int or an int32 scalar tensor)."""
+    n, dim = tf.shape(patches)[0], tf.shape(patches)[1]
+    padded = n + tf.math.floormod(-n, batch_size)
+    batches = tf.reshape(tf.pad(patches, [[0, padded - n], [0, 0]]), [-1, batch_size, dim])
+    return batches, tf.reshape(tf.sequence_mask(n, padded, patches.dtype), [-1, batch_size])
+
+
+def map_batches(fn, patches, batch_size):
+    """fn over row batches of patches [N, D] -> [N, ...]: fn maps [batch_size, D] -> [batch_size, ...] of patches'
+    dtype, rows independently; the last batch is zero-padded and its padding rows are dropped from the result."""
+    batches, _ = pad_to_batches(patches, batch_size)
+    out = tf.map_fn(fn, batches, fn_output_signature=patches.dtype)
+    return tf.reshape(out, tf.concat([[-1], tf.shape(out)[2:]], 0))[:tf.shape(patches)[0]]

@@ -1,0 +1,151 @@
+"""What the apps share: their common flags, flags generated from the config dataclasses, and turning a bad input
+into one line and a non-zero exit.
+
+The apps call `define_common_flags()` and `define_config_flags(classes)` at import (absl flags are global to the
+process, so each is defined once, by whichever app asks first). A generated flag has the field's name, its help text
+(`config.field(..., help)`), its type (int, float, str, bool; a tuple is a comma-separated list) and its choices,
+and the default None: "not given", so the family's own default (or, when resuming, the stored value) applies.
+"""
+
+import dataclasses
+import functools
+import logging
+import os
+import sys
+
+from absl import flags
+from absl import logging as absl_logging
+
+from tfvae.config import ConfigError
+from tfvae.data import DataError, images
+from tfvae.distribute import STRATEGIES, StrategyError
+from tfvae.training import TrainingError
+
+FLAGS = flags.FLAGS
+# Bad input and failed runs: the message names the problem and the flag.
+USER_ERRORS = (ConfigError, DataError, StrategyError, TrainingError, FileExistsError)
+
+
+def _define(kind, name, default, help_text, **kwargs):
+    """flags.DEFINE_<kind>(name, default, help_text, **kwargs) unless the flag exists already."""
+    if name not in FLAGS:
+        getattr(flags, f"DEFINE_{kind}")(name, default, help=help_text, **kwargs)
+
+
+def define_common_flags():
+    """The flags every app shares: --model_dir, the data flags, --seed, --batch_size, --strategy and friends."""
+    _define("string", "model_dir", os.path.join("runs", "default"), "the model's directory: config, checkpoints, "
+            "logs, pictures, exports")
+    _define("string", "dataset", None, "mnist_offline (embedded), a TFDS name (mnist, binarized_mnist, "
+            "fashion_mnist, cifar10, ...), npz:PATH (x_train, x_test[, y_train, y_test]) or folder:PATH")
+    _define("string", "data_dir", None, "TFDS data directory (default: TFDS's own, ~/tensorflow_datasets)")
+    _define("bool", "download", False, "let TFDS download and prepare a data set that is not prepared yet")
+    _define("integer", "image_size", None, "folder data sets: side of the square centre crops, in pixels")
+    _define("integer", "channels", None, "folder data sets: 1 (grey) or 3 (RGB)")
+    _define("string", "input", None, "the input file (apps.denoise, apps.colorize: an image; none: a built-in demo)")
+    _define("string", "output", None, "where the result goes (apps.evaluate: JSON, default MODEL_DIR/evaluation.json;"
+            " apps.denoise: an image, default denoised.png; apps.train_patch_prior: the prior file)")
+    _define("integer", "seed", 0, "seed of weights, data order, noise and patch draws")
+    _define("integer", "batch_size", 128, "images per batch (training: the global batch, split over replicas)")
+    # Training apps (apps.train, apps.train_patch_prior): where the replicas run (tfvae/distribute.py, BUILD.md).
+    _define("enum", "strategy", "default", "tf.distribute strategy", enum_values=list(STRATEGIES))
+    _define("integer", "cpu_devices", 1, "split the CPU into this many logical devices (for --strategy=mirrored "
+            "without GPUs)")
+    _define("string", "tpu", "", "--strategy=tpu: TPU name or address (empty: from the environment)")
+
+
+def define_config_flags(classes):
+    """A flag (default None) for every field of the config dataclasses `classes` that has one (module docstring)."""
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            if not meta.get("flag", True) or f.name in FLAGS:
+                continue
+            help_text = f"{meta.get('help', '')} (default: {_shown(f.default)})"
+            if meta.get("choices"):
+                flags.DEFINE_enum(f.name, None, list(meta["choices"]), help_text)
+            elif f.type is bool:
+                flags.DEFINE_bool(f.name, None, help_text)
+            elif f.type is int:
+                flags.DEFINE_integer(f.name, None, help_text)
+            elif f.type is float:
+                flags.DEFINE_float(f.name, None, help_text)
+            elif f.type is tuple:
+                flags.DEFINE_list(f.name, None, help_text)
+            else:
+                flags.DEFINE_string(f.name, None, help_text)
+
+
+def _shown(default):
+    if default is None:
+        return "by family"
+    if isinstance(default, tuple):
+        return ",".join(map(str, default)) or "none"
+    return repr(default) if isinstance(default, str) else str(default)
+
+
+def given_fields(cls):
+    """{field: value} of the fields of cls whose flags were given (not None); list flags become int tuples."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        if not f.metadata.get("flag", True) or f.name not in FLAGS or FLAGS[f.name].value is None:
+            continue
+        value = FLAGS[f.name].value
+        if f.type is tuple:
+            value = tuple(_int(f.name, v) for v in value)
+        values[f.name] = value
+    return values
+
+
+def given_flags():
+    """The names of the flags set on the command line."""
+    return {name for name in FLAGS if FLAGS[name].present}
+
+
+def _int(flag, value):
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"--{flag}: {value!r} is not an integer") from None
+
+
+def require_positive(*names, minimum=1):
+    """ConfigError naming the first flag among `names` whose value is below minimum."""
+    for name in names:
+        if FLAGS[name].value is not None and FLAGS[name].value < minimum:
+            raise ConfigError(f"--{name}: must be {'positive' if minimum == 1 else f'>= {minimum}'}, got "
+                              f"{FLAGS[name].value}")
+
+
+def check_output_path(flag, path):
+    """ConfigError unless path is an image file name (known extension) in an existing folder."""
+    if not path:
+        raise ConfigError(f"--{flag} is required")
+    if os.path.splitext(path)[1].lower() not in images.IMAGE_EXTENSIONS:
+        raise ConfigError(f"--{flag}={path}: unknown image extension; use one of "
+                          f"{', '.join(images.IMAGE_EXTENSIONS)}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"--{flag}={path}: the folder {folder} does not exist")
+
+
+def reports_errors(main):
+    """Wraps an app's main: a user error becomes `error: MESSAGE` on stderr and exit status 1."""
+
+    @functools.wraps(main)
+    def wrapped(argv):
+        quiet_logs()
+        if len(argv) > 1:
+            sys.exit(f"error: unexpected arguments {argv[1:]} (flags are written --name=value)")
+        try:
+            return main(argv)
+        except USER_ERRORS as e:
+            sys.exit(f"error: {e}")
+
+    return wrapped
+
+
+def quiet_logs():
+    """Keeps TensorFlow's and absl's INFO lines out of the apps' output."""
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)

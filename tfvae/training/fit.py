@@ -1,0 +1,109 @@
+"""One resumable fit for every stage: a model family, the VQ-VAE's PixelCNN prior, the patch priors, the colour
+regressor.
+
+`fit` builds model and optimizer inside the strategy's scope, restores the newest checkpoint of the run directory
+if there is one, and runs `model.fit` from there. Checkpoints (tf.train.Checkpoint of the step, the model's weights
+and the optimizer's state, kept by a CheckpointManager) are written at the end of every epoch; since the data and
+the model's noise are functions of (seed, step), a resumed run continues exactly where the killed one left off.
+A non-finite logged value stops training with a message naming the step and the last good checkpoint. Without a
+run directory nothing is written (an in-memory fit, as the benchmarks' baselines do).
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfvae import distribute, runs
+from tfvae.training.checkpoints import make_checkpoint, step_of
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a non-finite loss); the message names the step and the last good checkpoint."""
+
+
+class Checkpointing(keras.callbacks.Callback):
+    """Saves a checkpoint at every epoch end (with a manager) and stops at the first non-finite logged value."""
+
+    def __init__(self, manager, optimizer):
+        super().__init__()
+        self.manager, self.optimizer = manager, optimizer
+        self.failure = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = sorted(k for k, v in (logs or {}).items() if not np.isfinite(np.asarray(v)).all())
+        if bad and self.failure is None:
+            last = self.manager.latest_checkpoint if self.manager else None
+            self.failure = (f"training diverged: non-finite {', '.join(bad)} at step {step_of(self.optimizer)}; "
+                            f"the last good checkpoint is {last or 'none (no epoch finished)'}")
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.failure is None and self.manager is not None:
+            self.manager.save(checkpoint_number=step_of(self.optimizer))
+
+
+def steps_per_execution(steps_per_epoch, requested):
+    """The largest divisor of steps_per_epoch that is at most `requested`, so no execution crosses an epoch end."""
+    return max(d for d in range(1, min(requested, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
+
+
+def compiled(make, seed, strategy, steps_per_epoch, learning_rate=1e-3, jit_compile=True, per_execution=32):
+    """(model, optimizer): make() built with every weight created from `seed`, compiled with Adam (learning_rate: a
+    float or a keras schedule), inside the strategy's scope.
+
+    jit_compile is honoured where the strategy allows XLA (distribute.jit_possible); per_execution steps run per
+    call into the graph (the largest divisor of the epoch up to it).
+    """
+    keras.utils.set_random_seed(seed)  # the same initial weights for the same seed
+    jit = jit_compile and distribute.jit_possible(strategy)
+    # Keras 3.15's multi-step loop fails under MultiWorkerMirroredStrategy (an unfed placeholder): one step a call there.
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    per_call = 1 if multi_worker else steps_per_execution(steps_per_epoch, per_execution)
+    with strategy.scope():
+        model = make()
+        if not model.built:
+            model.build(None)
+        optimizer = keras.optimizers.Adam(learning_rate)
+        model.compile(optimizer=optimizer, jit_compile=jit, steps_per_execution=per_call)
+        optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
+def fit(make, datasets, *, epochs, steps_per_epoch, run_dir=None, seed=0, strategy=None, learning_rate=1e-3,
+        jit_compile=True, per_execution=32, verbose=1, callbacks=(), max_to_keep=3):
+    """Trains (or resumes training of) make() into run_dir; returns the model (its optimizer as model.optimizer).
+
+    datasets(start_step) -> (training batches from step start_step on, validation batches or None): called only if
+    there are epochs left, after the resume. run_dir: its checkpoints/ and logs/ (config.json is the caller's:
+    runs.prepare); under multi_worker a non-chief worker saves into RUN_DIR/workers/<worker>/. None: nothing is
+    written and nothing resumed.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    worker = distribute.worker_name(strategy)
+    if run_dir is not None and worker is not None:
+        run_dir = runs.worker_dir(run_dir, worker)
+    model, optimizer = compiled(make, seed, strategy, steps_per_epoch, learning_rate, jit_compile, per_execution)
+    manager = None
+    if run_dir is not None:
+        checkpoint = make_checkpoint(model, optimizer)
+        manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, runs.CHECKPOINT_DIR),
+                                             max_to_keep=max_to_keep)
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            if verbose:
+                print(f"Resuming from {manager.latest_checkpoint} (step {step_of(optimizer)})")
+    initial_epoch = step_of(optimizer) // steps_per_epoch
+    if initial_epoch >= epochs:
+        return model
+    train_ds, validation_ds = datasets(initial_epoch * steps_per_epoch)
+    guard = Checkpointing(manager, optimizer)
+    logs = [keras.callbacks.TensorBoard(os.path.join(run_dir, runs.LOG_DIR))] if run_dir is not None else []
+    callbacks = [guard, *logs, *callbacks]
+    # shuffle=False: the batches are already a function of (seed, step) (tfvae/data/pipeline.py: step_batches).
+    model.fit(train_ds, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+              validation_data=validation_ds, callbacks=callbacks, verbose=verbose, shuffle=False)
+    if guard.failure:
+        raise TrainingError(guard.failure)
+    return model
