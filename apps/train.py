@@ -84,7 +84,7 @@ def main(argv):
     model_config(family, stored, family.shape_before_data(train.image_size))  # every flag checked before the data
     data = family.load_data(train.dataset, train.image_size, train.channels, FLAGS.data_dir, FLAGS.download)
     config = model_config(family, stored, tuple(data.shape), data)
-    strategy = distribute.make_strategy(train.strategy, FLAGS.tpu)
+    strategy = distribute.make_strategy(train.strategy, FLAGS.tpu, gpus=FLAGS.gpus)
     families.prepare_run(config, train, data, FLAGS.model_dir, strategy)
     print(f"Training a {family.name} on {data.name}: {len(data.x_train)} train / {len(data.x_test)} test images of "
           f"shape {data.shape}, {strategy.num_replicas_in_sync} replica(s), into {FLAGS.model_dir}")
@@ -120,7 +120,7 @@ def train_stage(stored, stored_train):
                          channels=stored_train.channels)
     data = family.load_data(train.dataset, train.image_size, train.channels, FLAGS.data_dir, FLAGS.download)
     stage_config = family.make_stage_config(FLAGS.stage, fields, data)
-    strategy = distribute.make_strategy(train.strategy, FLAGS.tpu)
+    strategy = distribute.make_strategy(train.strategy, FLAGS.tpu, gpus=FLAGS.gpus)
     model = families.restore(FLAGS.model_dir)
     print(f"Training the {FLAGS.stage} of {FLAGS.model_dir} on {data.name}: {len(data.x_train)} train images, "
           f"{strategy.num_replicas_in_sync} replica(s)")

@@ -23,7 +23,7 @@ from absl import app, flags
 
 from tfvae import cli
 from tfvae import distribute
-from tfvae.config import ConfigError
+from tfvae.config import ConfigError, ModelConfig
 from tfvae.restoration import deep_prior, flow_prior, patch_data
 from tfvae.restoration.gmm import PatchGMM
 from tfvae.saving import save_model_file
@@ -43,6 +43,7 @@ flags.DEFINE_enum("flow", "realnvp", flow_prior.FLOWS, "flow: the library's flow
 flags.DEFINE_integer("flow_layers", 6, "flow: flow steps (couplings or autoregressive layers)")
 flags.DEFINE_integer("flow_units", 128, "flow: hidden units of each step's two-layer network")
 flags.DEFINE_integer("map_steps", 3, "flow: gradient steps of its patch MAP (saved with the prior)")
+cli.define_config_flags([ModelConfig])  # --precision: what the denoiser's network computes in (default float32)
 flags.DEFINE_string("run_dir", None, "denoiser, flow: keep checkpoints and TensorBoard logs here, so a killed run "
                     "resumes where it stopped (default: none)")
 flags.DEFINE_float("covariance_floor", 1e-6, "smallest eigenvalue of a component covariance ([0, 1] pixel scale)")
@@ -72,7 +73,7 @@ def check_flags():
 def main(argv):
     check_flags()
     distribute.split_cpu(FLAGS.cpu_devices)
-    strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)
+    strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu, gpus=FLAGS.gpus)
     chief = distribute.worker_name(strategy) is None  # under multi_worker only the chief writes --output
     images = patch_data.read_grey_images(FLAGS.data)
     patches = patch_data.sample_patches(images, FLAGS.num_patches, FLAGS.patch_size, FLAGS.seed)
@@ -82,7 +83,8 @@ def main(argv):
     if FLAGS.prior_type == "denoiser":
         units = [int(u) for u in FLAGS.denoiser_units]
         model = deep_prior.fit_denoiser(patches, FLAGS.train_steps, FLAGS.batch_size, units, seed=FLAGS.seed,
-                                        strategy=strategy, model_dir=FLAGS.run_dir)
+                                        strategy=strategy, model_dir=FLAGS.run_dir,
+                                        precision=FLAGS.precision or "float32")
         if chief:
             save_model_file(model, FLAGS.output)
             print(f"Wrote the learned denoiser prior to {FLAGS.output}")

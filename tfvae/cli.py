@@ -52,6 +52,7 @@ def define_common_flags():
     _define("integer", "cpu_devices", 1, "split the CPU into this many logical devices (for --strategy=mirrored "
             "without GPUs)")
     _define("string", "tpu", "", "--strategy=tpu: TPU name or address (empty: from the environment)")
+    _define("list", "gpus", None, "--strategy=mirrored: the indices of the GPUs to use (default: every visible GPU)")
 
 
 def define_config_flags(classes):

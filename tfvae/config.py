@@ -20,6 +20,8 @@ ARCHITECTURES = ("conv", "mlp")
 POSTERIORS = ("diag", "planar", "radial", "iaf")
 PRIORS = ("normal", "mog", "realnvp", "maf")
 CODEBOOK_UPDATES = ("ema", "loss")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # tfvae/precision.py
+JIT_MODES = ("auto", "on", "off")  # TrainConfig.jit_compile (tfvae/distribute.py: use_jit)
 # The pixel representations each likelihood can model (see tfvae/data/pipeline.py).
 PIXELS_FOR_LIKELIHOOD = {
     "bernoulli": ("dynamic_binary", "static_binary"),
@@ -56,6 +58,8 @@ class ModelConfig:
     model: str = field("vae", "the model family", flag=False)  # apps.train defines --model from the registry
     input_shape: tuple = field((28, 28, 1), "[H, W, C] of one image", flag=False)
     seed: int = field(0, "seed of weights, data order and noise", flag=False)  # the apps' shared --seed
+    precision: str = field("float32", "what the networks compute in: float32, or mixed_bfloat16 / mixed_float16 "
+                           "(weights, distributions and losses stay float32; tfvae/precision.py)", PRECISIONS)
 
     def __post_init__(self):
         self.input_shape = tuple(int(s) for s in self.input_shape)
@@ -64,6 +68,7 @@ class ModelConfig:
     def validate(self):
         _require(len(self.input_shape) == 3 and min(self.input_shape) > 0, "input_shape",
                  f"must be 3 positive sizes [H, W, C], got {self.input_shape}")
+        _require(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}, got {self.precision!r}")
 
 
 @dataclasses.dataclass
@@ -248,11 +253,13 @@ class PriorConfig:
     class_conditional: bool = field(False, "--stage=prior: condition every level on the class label")
     num_classes: int = field(0, "classes of the data (set from the data when class_conditional)", flag=False)
     seed: int = field(0, "seed of weights, data order and noise", flag=False)
+    precision: str = field("float32", "what the networks compute in (tfvae/precision.py)", PRECISIONS)
 
     def __post_init__(self):
         self.validate()
 
     def validate(self):
+        _require(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}, got {self.precision!r}")
         _require(self.pixelcnn_layers >= 1, "pixelcnn_layers", f"must be positive, got {self.pixelcnn_layers}")
         _require(self.pixelcnn_filters >= 1, "pixelcnn_filters", f"must be positive, got {self.pixelcnn_filters}")
         _require(not self.class_conditional or self.num_classes >= 2, "class_conditional",
@@ -273,12 +280,19 @@ class TrainConfig:
     strategy: str = field("default", "tf.distribute strategy", flag=False)
     steps_per_execution: int = field(32, "at most this many training steps per call into the TF graph (a divisor "
                                      "of the epoch)")
-    jit_compile: bool = field(True, "XLA-compile the training step")
+    jit_compile: str = field("auto", "XLA-compile the training step: auto (where it is faster: GPUs, TPUs, float32 on "
+                             "one CPU device; tfvae/distribute.py), on (wherever it can run), off")
     num_labels: int = field(0, "cvae, m2: train with the labels of a class-balanced subset of this many training "
                             "images (fixed by --seed); 0: every label")
     labelled_fraction: float = field(0.5, "m2: the share of labelled images in every training batch")
 
+    def __post_init__(self):
+        # Release 0.1.0 stored a bool: true meant XLA where the strategy allows it (now "auto"), false "off".
+        self.jit_compile = {True: "auto", False: "off", "true": "on", "false": "off"}.get(self.jit_compile,
+                                                                                          self.jit_compile)
+
     def validate(self):
+        _require(self.jit_compile in JIT_MODES, "jit_compile", f"must be one of {JIT_MODES}, got {self.jit_compile!r}")
         _require(self.batch_size > 0, "batch_size", f"must be positive, got {self.batch_size}")
         _require(self.epochs > 0, "epochs", f"must be positive, got {self.epochs}")
         _require(self.learning_rate > 0, "learning_rate", f"must be positive, got {self.learning_rate}")

@@ -21,7 +21,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+from tfvae.config import PRECISIONS
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ the colourfulness of the benchmark measure.
 import keras
 import tensorflow as tf
 
-from tfvae import training
+from tfvae import precision, training
 from tfvae.colorization import colour
 from tfvae.colorization import data as colour_data
 from tfvae.config import ColorizeConfig
@@ -30,10 +30,11 @@ class Regressor(ConfiguredModel):
 
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
-        self.scene = UNet(self.config.hidden_units, 2, name="scene")
+        with precision.networks(self.config.precision):
+            self.scene = UNet(self.config.hidden_units, 2, name="scene")
 
     def chroma(self, lightness):
-        return AB_SCALE * self.scene(lightness / 50.0 - 1.0)  # [B, H, W, 2]
+        return AB_SCALE * precision.to_float32(self.scene(lightness / 50.0 - 1.0))  # [B, H, W, 2]
 
     def colorize(self, image):
         lightness = colour.lightness(image)
@@ -62,4 +63,5 @@ def train_regressor(model_config, data, steps, batch_size, learning_rate, verbos
     return training.fit(lambda: Regressor(model_config),
                         lambda start: (colour_data.train_dataset(data, batch_size, model_config.seed, start), None),
                         epochs=1, steps_per_epoch=steps, run_dir=model_dir, seed=model_config.seed,
-                        learning_rate=learning_rate, jit_compile=True, per_execution=1, verbose=verbose)
+                        learning_rate=learning_rate, jit_compile=True, per_execution=1,
+                        precision=model_config.precision, verbose=verbose)

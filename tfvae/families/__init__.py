@@ -97,7 +97,7 @@ def fit_run(model_config, train_config, data, model_dir, strategy, verbose=1, va
                         epochs=train_config.epochs, steps_per_epoch=per_epoch, run_dir=model_dir,
                         seed=model_config.seed, strategy=strategy, learning_rate=train_config.learning_rate,
                         jit_compile=train_config.jit_compile, per_execution=train_config.steps_per_execution,
-                        verbose=verbose, callbacks=callbacks)
+                        precision=model_config.precision, verbose=verbose, callbacks=callbacks)
 
 
 def train(model_config, train_config, data, model_dir, strategy=None, verbose=1, validate=True, callbacks=()):

@@ -132,7 +132,7 @@ class VQVAEFamily(Family):
                              steps_per_epoch=per_epoch, run_dir=prior_dir, seed=prior_config.seed,
                              strategy=strategy, learning_rate=train_config.learning_rate,
                              jit_compile=train_config.jit_compile, per_execution=train_config.steps_per_execution,
-                             verbose=verbose, callbacks=callbacks)
+                             precision=prior_config.precision, verbose=verbose, callbacks=callbacks)
         return VQVAEWithPrior(vqvae, prior)
 
     def write_stage_pictures(self, stage, model, run_dir):

@@ -30,7 +30,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfvae import objectives
+from tfvae import objectives, precision
 from tfvae.colorization import colour
 from tfvae.config import ColorizeConfig
 from tfvae.models.base import ConfiguredModel, inputs_of, replica_rows
@@ -88,8 +88,9 @@ class Colorizer(ConfiguredModel):
         super().__init__(config, **kwargs)
         c = self.config
         k = c.num_segments
-        self.scene = UNet(c.hidden_units, k + 2 * k, name="scene")  # L -> prior logits [K], hypotheses [K, 2]
-        self.encoder = UNet(tuple(max(u // 2, 8) for u in c.hidden_units), k, name="encoder")  # (L, a, b) -> delta
+        with precision.networks(c.precision):  # the U-Nets compute in c.precision, all else in float32
+            self.scene = UNet(c.hidden_units, k + 2 * k, name="scene")  # L -> prior logits [K], hypotheses [K, 2]
+            self.encoder = UNet(tuple(max(u // 2, 8) for u in c.hidden_units), k, name="encoder")  # (L, a, b)
         # softplus(10) + MIN_SCALE = 10.5 Lab units, about the spread of natural chroma around a segment's mean
         self.raw_scale = self.add_weight(shape=(k, 2), initializer=keras.initializers.Constant(10.0),
                                          name="raw_scale")
@@ -109,13 +110,14 @@ class Colorizer(ConfiguredModel):
     def scene_outputs(self, lightness):
         """(prior logits [B, H, W, K], chroma hypotheses h [B, H, W, K, 2] in Lab units) from L [B, H, W, 1]."""
         k = self.config.num_segments
-        out = self.scene(lightness / 50.0 - 1.0)
+        out = precision.to_float32(self.scene(lightness / 50.0 - 1.0))
         hypotheses = AB_SCALE * tf.reshape(out[..., k:], tf.concat([tf.shape(out)[:-1], [k, 2]], 0))
         return out[..., :k], hypotheses
 
     def posterior_logits(self, lightness, ab, prior_logits):
         """Q's logits [B, H, W, K]: P's logits plus what the colour adds."""
-        return prior_logits + self.encoder(tf.concat([lightness / 50.0 - 1.0, ab / AB_SCALE], -1))
+        delta = self.encoder(tf.concat([lightness / 50.0 - 1.0, ab / AB_SCALE], -1))
+        return prior_logits + precision.to_float32(delta)
 
     def scale(self):
         """sigma [K, 2] in Lab units."""

@@ -21,7 +21,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from tfvae import objectives
+from tfvae import objectives, precision
 from tfvae.config import ConditionalConfig, ConfigError
 from tfvae.data import pixels
 from tfvae.distributions import latents
@@ -82,10 +82,11 @@ class CVAE(ConfiguredModel):
         self.data_shape = data.input_shape
         self.likelihood = make_likelihood(data)
         width = c.hidden_units[-1]
-        self.encoder = make_net(data, width, "encoder")  # h(x) [B, F]
-        self.head_hidden = keras.layers.Dense(width, activation="relu", name="head_hidden")
-        self.head_out = keras.layers.Dense(2 * c.latent_dim, name="head_out")  # [loc, raw scale]
-        self.decoder = make_decoder(data, data.input_shape[-1] * self.likelihood.params_per_channel)
+        with precision.networks(c.precision):  # the networks compute in c.precision, all else in float32
+            self.encoder = make_net(data, width, "encoder")  # h(x) [B, F]
+            self.head_hidden = keras.layers.Dense(width, activation="relu", name="head_hidden")
+            self.head_out = keras.layers.Dense(2 * c.latent_dim, name="head_out")  # [loc, raw scale]
+            self.decoder = make_decoder(data, data.input_shape[-1] * self.likelihood.params_per_channel)
 
     # --- the data ------------------------------------------------------------------------------------------------
     def features(self, x):
@@ -98,6 +99,10 @@ class CVAE(ConfiguredModel):
         """Networks see 8-bit data rescaled to [-1, 1]; other representations as they are."""
         return pixels.network_input(v, self.config.pixels) if self.m1 is None else v
 
+    def encoded(self, v):
+        """The encoder's features h(v) [B, F] of the modelled data v, in float32 (tfvae/precision.py)."""
+        return precision.to_float32(self.encoder(self.encoder_input(v)))
+
     def onehot(self, labels):
         """Integer labels [...] -> one-hot float32 [..., K]."""
         return tf.one_hot(tf.cast(labels, tf.int32), self.config.num_classes)
@@ -108,7 +113,8 @@ class CVAE(ConfiguredModel):
         shape = tf.broadcast_dynamic_shape(tf.shape(h)[:-1], tf.shape(y)[:-1])
         h = tf.broadcast_to(h, tf.concat([shape, tf.shape(h)[-1:]], 0))
         y = tf.broadcast_to(y, tf.concat([shape, tf.shape(y)[-1:]], 0))
-        return latents.diagonal_gaussian(self.head_out(self.head_hidden(tf.concat([h, y], -1))))
+        params = self.head_out(self.head_hidden(tf.concat([h, y], -1)))
+        return latents.diagonal_gaussian(precision.to_float32(params))
 
     def prior(self):
         """p(z) = N(0, I_L)."""
@@ -119,7 +125,7 @@ class CVAE(ConfiguredModel):
         shape = tf.broadcast_dynamic_shape(tf.shape(z)[:-1], tf.shape(y)[:-1])
         z = tf.broadcast_to(z, tf.concat([shape, tf.shape(z)[-1:]], 0))
         y = tf.broadcast_to(y, tf.concat([shape, tf.shape(y)[-1:]], 0))
-        return self.decoder(tf.concat([z, y], -1))
+        return precision.to_float32(self.decoder(tf.concat([z, y], -1)))
 
     def observation(self, z, y, v=None, training=False):
         """p(v|y, z): batch [...], event data_shape."""
@@ -148,7 +154,7 @@ class CVAE(ConfiguredModel):
     def terms(self, x, labels, eps, training=False):
         """Named per-example terms [B] for images x and integer labels [B]; eps [1, B, L]."""
         v = self.features(x)
-        h = self.encoder(self.encoder_input(v))
+        h = self.encoded(v)
         terms = {k: t[0] for k, t in self.elbo_terms(v, h, self.onehot(labels), eps, training).items()}
         terms["objective"] = self.loss_of(terms)
         return terms
@@ -172,7 +178,7 @@ class CVAE(ConfiguredModel):
 
     def encode(self, x, y):
         """E[q(z|x, y)] [B, L] for images x [B, H, W, C] and labels y [B, K]."""
-        return self.posterior(self.encoder(self.encoder_input(self.features(x))), y).mean()
+        return self.posterior(self.encoded(self.features(x)), y).mean()
 
     def sample(self, labels, seed):
         """z ~ p(z) [N, L] and mean images [N, H, W, C] of p(x|y, z) for integer labels [N], from an integer seed."""

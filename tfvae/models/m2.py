@@ -21,6 +21,7 @@ import math
 import keras
 import tensorflow as tf
 
+from tfvae import precision
 from tfvae.models.cvae import CVAE, make_net
 from tfvae.seeds import fold_in, model_seed
 
@@ -36,7 +37,8 @@ class M2(CVAE):
     def __init__(self, config, m1=None, **kwargs):
         """m1: with config.m1_dir, its trained VAE (CVAE)."""
         super().__init__(config, m1, **kwargs)
-        self.classifier = make_net(self.data_config, self.config.num_classes, "classifier")  # logits of q(y|x)
+        with precision.networks(self.config.precision):
+            self.classifier = make_net(self.data_config, self.config.num_classes, "classifier")  # logits of q(y|x)
 
     def log_prior_y(self):
         """log p(y) = -log K for every class."""
@@ -44,7 +46,7 @@ class M2(CVAE):
 
     def logits(self, v):
         """Logits [B, K] of q(y|x) from the modelled data v."""
-        return self.classifier(self.encoder_input(v))
+        return precision.to_float32(self.classifier(self.encoder_input(v)))
 
     def probabilities(self, x):
         """q(y|x) [B, K] for images x."""
@@ -73,9 +75,9 @@ class M2(CVAE):
         v, v_u = self.features(x), self.features(x_unlabelled)
         logits, logits_u = self.logits(v), self.logits(v_u)
         y = self.onehot(labels)
-        labelled, labelled_loss = self.labelled_bound(v, self.encoder(self.encoder_input(v)), y, eps, training)
+        labelled, labelled_loss = self.labelled_bound(v, self.encoded(v), y, eps, training)
         unlabelled, unlabelled_loss = self.unlabelled_bound(
-            v_u, self.encoder(self.encoder_input(v_u)), logits_u, eps_unlabelled, training)
+            v_u, self.encoded(v_u), logits_u, eps_unlabelled, training)
         classification = tf.nn.softmax_cross_entropy_with_logits(y, logits)
         correct = tf.cast(tf.equal(tf.argmax(logits, -1, tf.int32), tf.cast(labels, tf.int32)), tf.float32)
         return {"labelled_bound": labelled, "unlabelled_bound": unlabelled, "classification": classification,

@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfvae import seeds
+from tfvae import precision, seeds
 from tfvae.config import PriorConfig, VQVAEConfig, from_dict
 from tfvae.models.base import ConfiguredModel
 from tfvae.models.vqvae import code_shapes
@@ -47,18 +47,20 @@ class CodePrior(ConfiguredModel):
         c, k = self.config, self.model_config.num_codes
         self.code_shapes = code_shapes(self.model_config)
         levels = len(self.code_shapes)
-        self.embeddings = [keras.layers.Embedding(k, c.pixelcnn_filters, name=f"embedding_{l}") for l in range(levels)]
-        # Level l has a context if it is the bottom of two levels or the prior is class-conditional.
-        self.networks = [GatedPixelCNN(k, c.pixelcnn_filters, c.pixelcnn_layers,
-                                       conditional=c.class_conditional or l == 1, name=f"pixelcnn_{l}")
-                         for l in range(levels)]
-        self.label_embeddings = []
-        if c.class_conditional:
-            self.label_embeddings = [keras.layers.Embedding(c.num_classes, c.pixelcnn_filters, name=f"label_{l}")
-                                     for l in range(levels)]
-        self.top_embedding = None
-        if levels == 2:
-            self.top_embedding = keras.layers.Embedding(k, c.pixelcnn_filters, name="top_context")
+        with precision.networks(c.precision):  # embeddings and PixelCNNs compute in c.precision; logits are float32
+            self.embeddings = [keras.layers.Embedding(k, c.pixelcnn_filters, name=f"embedding_{l}")
+                               for l in range(levels)]
+            # Level l has a context if it is the bottom of two levels or the prior is class-conditional.
+            self.networks = [GatedPixelCNN(k, c.pixelcnn_filters, c.pixelcnn_layers,
+                                           conditional=c.class_conditional or l == 1, name=f"pixelcnn_{l}")
+                             for l in range(levels)]
+            self.label_embeddings = []
+            if c.class_conditional:
+                self.label_embeddings = [keras.layers.Embedding(c.num_classes, c.pixelcnn_filters, name=f"label_{l}")
+                                         for l in range(levels)]
+            self.top_embedding = None
+            if levels == 2:
+                self.top_embedding = keras.layers.Embedding(k, c.pixelcnn_filters, name="top_context")
         self.trackers += [keras.metrics.Mean(f"nll_{l}") for l in range(levels)]
 
     def context(self, level, codes, labels):
@@ -75,7 +77,8 @@ class CodePrior(ConfiguredModel):
 
     def logits(self, level, codes, labels=None):
         """Logits [B, h_l, w_l, K] of P(z_l[i, j] | earlier positions, context), for code maps (top first)."""
-        return self.networks[level](self.embeddings[level](codes[level]), self.context(level, codes, labels))
+        return precision.to_float32(self.networks[level](self.embeddings[level](codes[level]),
+                                                         self.context(level, codes, labels)))
 
     def distribution(self, level, codes, labels=None):
         """P(z_l | z_<l, y): a tfd.Categorical per position, event shape [h_l, w_l] (teacher-forced on codes)."""

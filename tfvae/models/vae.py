@@ -16,7 +16,7 @@ from a stateless seed and each replica takes its own slice, so 1 or N replicas, 
 import keras
 import tensorflow as tf
 
-from tfvae import objectives
+from tfvae import objectives, precision
 from tfvae.config import VAEConfig
 from tfvae.data import pixels
 from tfvae.distributions import latents
@@ -44,17 +44,18 @@ class VAE(ConfiguredModel):
         self.likelihood = make_likelihood(c)
         self.latent_posterior = Posterior(c.posterior, c.latent_dim, c.flow_steps, c.flow_width, name="posterior")
         self.latent_prior = Prior(c.prior, c.latent_dim, c.prior_steps, c.flow_width, c.mog_components, name="prior")
-        self.encoder = make_encoder(c, self.latent_posterior.num_features)
-        self.decoder = make_decoder(c, c.input_shape[-1] * self.likelihood.params_per_channel)
+        with precision.networks(c.precision):  # the networks compute in c.precision, all else in float32
+            self.encoder = make_encoder(c, self.latent_posterior.num_features)
+            self.decoder = make_decoder(c, c.input_shape[-1] * self.likelihood.params_per_channel)
 
     # --- the distributions -------------------------------------------------------------------------------------
     def posterior(self, x):
         """q(z|x): batch [B], event [L]."""
-        return self.latent_posterior.distribution(self.encoder(self.encoder_input(x)))
+        return self.latent_posterior.distribution(self.encoded(x))
 
     def posterior_base(self, x):
         """The Gaussian q0(z|x) before the posterior's flow steps (q(z|x) itself for --posterior=diag)."""
-        return self.latent_posterior.base(self.encoder(self.encoder_input(x)))
+        return self.latent_posterior.base(self.encoded(x))
 
     def prior(self):
         """p(z): event [L]."""
@@ -62,11 +63,19 @@ class VAE(ConfiguredModel):
 
     def observation(self, z, x=None, training=False):
         """p(x|z): z [..., L] -> batch [...], event [H, W, C]."""
-        return self.likelihood.distribution(self.decoder(z), x, training)
+        return self.likelihood.distribution(self.decoded(z), x, training)
 
     def encoder_input(self, x):
         """The network sees 8-bit data rescaled to [-1, 1]; other representations already lie in [0, 1]."""
         return pixels.network_input(x, self.config.pixels)
+
+    def encoded(self, x):
+        """The encoder's output [B, F] for images x, in float32: q's parameters (tfvae/precision.py)."""
+        return precision.to_float32(self.encoder(self.encoder_input(x)))
+
+    def decoded(self, z):
+        """The decoder's output [..., H, W, C * P] for z [..., L], in float32: p(x|z)'s parameters."""
+        return precision.to_float32(self.decoder(z))
 
     # --- the bound -----------------------------------------------------------------------------------------------
     def log_densities(self, x, eps, training=False):
@@ -97,7 +106,7 @@ class VAE(ConfiguredModel):
     # --- generation -----------------------------------------------------------------------------------------------
     def decode(self, z):
         """The mean image of p(x|z): z [..., L] -> [..., H, W, C]."""
-        return self.likelihood.mean(self.decoder(z))
+        return self.likelihood.mean(self.decoded(z))
 
     def sample(self, count, seed):
         """z ~ p(z) [count, L] and the mean images of p(x|z) [count, H, W, C], from an integer seed."""

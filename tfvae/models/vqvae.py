@@ -23,6 +23,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfvae import precision
 from tfvae.config import VQVAEConfig
 from tfvae.data import pixels
 from tfvae.distributions.likelihoods import make_likelihood
@@ -62,17 +63,19 @@ class VQVAE(ConfiguredModel):
         h, w, channels = c.input_shape
         features = c.hidden_units[-1]
         self.likelihood = make_likelihood(c)
-        self.encoder = MapEncoder(c.hidden_units, features, name="encoder")
-        self.to_latent = keras.layers.Conv2D(c.code_dim, 1, name="to_latent")
+        with precision.networks(c.precision):  # the networks compute in c.precision; codebooks are float32
+            self.encoder = MapEncoder(c.hidden_units, features, name="encoder")
+            self.to_latent = keras.layers.Conv2D(c.code_dim, 1, name="to_latent")
         self.quantizers = [
             VectorQuantizer(c.num_codes, c.code_dim, c.codebook_update, c.codebook_lr_scale, c.ema_decay,
                             c.restart_threshold, name=f"quantizer_{level}") for level in range(c.levels)]
         self.code_shapes = code_shapes(c)
-        if c.levels == 2:
-            self.top_encoder = MapEncoder((features,), c.code_dim, name="top_encoder")
-            self.top_decoder = MapDecoder((features,), self.code_shapes[1], features, name="top_decoder")
-        self.decoder = MapDecoder(c.hidden_units, (h, w), channels * self.likelihood.params_per_channel,
-                                  name="decoder")
+        with precision.networks(c.precision):
+            if c.levels == 2:
+                self.top_encoder = MapEncoder((features,), c.code_dim, name="top_encoder")
+                self.top_decoder = MapDecoder((features,), self.code_shapes[1], features, name="top_decoder")
+            self.decoder = MapDecoder(c.hidden_units, (h, w), channels * self.likelihood.params_per_channel,
+                                      name="decoder")
         self.trackers += [keras.metrics.Mean(f"perplexity_{level}") for level in range(c.levels)]
 
     # --- the quantized code maps ----------------------------------------------------------------------------------
@@ -83,15 +86,16 @@ class VQVAE(ConfiguredModel):
     def code_levels(self, x):
         """Per level (top first): (latents L [B, h, w, D], indices z [B, h, w], codes C_z [B, h, w, D]); and the
         decoder's input [B, h, w, D (+ F)], built from the straight-through codes."""
-        features = self.encoder(self.encoder_input(x))  # [B, h, w, F]
+        f32 = precision.to_float32  # every network's output, before it meets codes or distributions
+        features = f32(self.encoder(self.encoder_input(x)))  # [B, h, w, F]
         levels, context = [], []
         if self.config.levels == 2:
-            top = self.top_encoder(features)  # [B, h / 2, w / 2, D]
+            top = f32(self.top_encoder(features))  # [B, h / 2, w / 2, D]
             indices, codes, straight = self.quantizers[0](top)
             levels.append((top, indices, codes))
-            context = [self.top_decoder(straight)]  # t_up [B, h, w, F]
+            context = [f32(self.top_decoder(straight))]  # t_up [B, h, w, F]
             features = tf.concat([features, context[0]], -1)
-        bottom = self.to_latent(features)  # [B, h, w, D]
+        bottom = f32(self.to_latent(features))  # [B, h, w, D]
         indices, codes, straight = self.quantizers[-1](bottom)
         levels.append((bottom, indices, codes))
         return levels, tf.concat([straight, *context], -1)
@@ -100,8 +104,12 @@ class VQVAE(ConfiguredModel):
         """The decoder's input from code indices (top first): the codes, and for two levels t_up of the top codes."""
         codes = [q.lookup(z) for q, z in zip(self.quantizers, indices)]
         if self.config.levels == 2:
-            return tf.concat([codes[1], self.top_decoder(codes[0])], -1)
+            return tf.concat([codes[1], precision.to_float32(self.top_decoder(codes[0]))], -1)
         return codes[0]
+
+    def decoded(self, decoder_input):
+        """The decoder's output [B, H, W, C * P], in float32: p(x|codes)'s parameters (tfvae/precision.py)."""
+        return precision.to_float32(self.decoder(decoder_input))
 
     def indices(self, x):
         """The code maps of images x: int32 [B, h_l, w_l] per level, top first."""
@@ -120,12 +128,12 @@ class VQVAE(ConfiguredModel):
     # --- the loss -----------------------------------------------------------------------------------------------
     def observation(self, decoder_input, x=None, training=False):
         """p(x|codes): batch [B], event [H, W, C]."""
-        return self.likelihood.distribution(self.decoder(decoder_input), x, training)
+        return self.likelihood.distribution(self.decoded(decoder_input), x, training)
 
     def terms(self, x, training=False):
         """Named per-example terms [B] (see the module docstring), and the per-level (latents, indices, codes)."""
         levels, decoder_input = self.code_levels(x)
-        params = self.decoder(decoder_input)
+        params = self.decoded(decoder_input)
         distortion = -self.likelihood.distribution(params, x, training).log_prob(x)  # [B]
         codebook = commitment = 0.0
         for latents, _, codes in levels:
@@ -142,7 +150,7 @@ class VQVAE(ConfiguredModel):
     # --- generation ---------------------------------------------------------------------------------------------
     def decode(self, indices):
         """The mean image of p(x|codes) for code maps (top first): [B, H, W, C]."""
-        return self.likelihood.mean(self.decoder(self.decoder_input(indices)))
+        return self.likelihood.mean(self.decoded(self.decoder_input(indices)))
 
     # --- Keras --------------------------------------------------------------------------------------------------
     def call(self, x):

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfvae import precision as precision_lib
 from tfvae import training
 from tfvae.data import step_batches
 from tfvae.models.base import TermsModel, replica_rows
@@ -39,17 +40,19 @@ class DenoiserPrior(TermsModel):
     TERMS = ("denoising_loss",)
     LOSS = "denoising_loss"
 
-    def __init__(self, dim=64, hidden_units=(512, 512, 512), data_scale=0.05, seed=0, **kwargs):
+    def __init__(self, dim=64, hidden_units=(512, 512, 512), data_scale=0.05, seed=0, precision="float32", **kwargs):
         super().__init__(**kwargs)
         self.dim, self.hidden_units, self.data_scale, self.seed = dim, tuple(hidden_units), float(data_scale), seed
-        self.net = MLPEncoder(self.hidden_units, dim, activation="swish")
+        self.precision = precision
+        with precision_lib.networks(precision):  # the MLP computes in `precision`, its output is cast to float32
+            self.net = MLPEncoder(self.hidden_units, dim, activation="swish")
 
     def _parts(self, y, noise_sigma):
         """(c_skip, c_out, F(c_in y, log s)) for y [N, D] and s [N, 1]."""
         d2 = self.data_scale ** 2
         scale = tf.sqrt(tf.square(noise_sigma) + d2)
         features = tf.concat([y / scale, tf.math.log(noise_sigma)], -1)  # [N, D + 1]
-        return d2 / tf.square(scale), noise_sigma * self.data_scale / scale, self.net(features)
+        return d2 / tf.square(scale), noise_sigma * self.data_scale / scale, precision_lib.to_float32(self.net(features))
 
     def call(self, inputs):
         """inputs (y [N, D], s [N, 1]) -> D(y, s) [N, D]."""
@@ -92,16 +95,18 @@ class DenoiserPrior(TermsModel):
         self.built = True
 
     def get_config(self):
-        return {"dim": self.dim, "hidden_units": self.hidden_units, "data_scale": self.data_scale, "seed": self.seed}
+        return {"dim": self.dim, "hidden_units": self.hidden_units, "data_scale": self.data_scale, "seed": self.seed,
+                "precision": self.precision}
 
 
 def fit_denoiser(patches, steps, batch_size=1024, hidden_units=(512, 512, 512), learning_rate=1e-3, seed=0,
-                 verbose=2, strategy=None, jit_compile=True, model_dir=None):
+                 verbose=2, strategy=None, jit_compile=True, model_dir=None, precision="float32"):
     """A DenoiserPrior trained for `steps` Adam steps (cosine-decayed learning rate) on DC-removed patches [N, D].
 
     strategy: a tf.distribute.Strategy (default: the current one); batch_size is the global batch. jit_compile: XLA
     where the strategy allows it (distribute.jit_possible). model_dir: checkpoints and logs there, and a killed run
-    resumes from them (tfvae/training/fit.py); None: an in-memory fit.
+    resumes from them (tfvae/training/fit.py); None: an in-memory fit. precision: what the MLP computes in
+    (tfvae/precision.py).
     """
     patches = np.asarray(patches, np.float32)
     data_scale = float(np.sqrt(np.mean(patches ** 2)))
@@ -112,8 +117,9 @@ def fit_denoiser(patches, steps, batch_size=1024, hidden_units=(512, 512, 512), 
         return step_batches(len(patches), batch_size, seed, lambda step, index: tf.gather(table, index),
                             start_step), None
 
-    return training.fit(lambda: DenoiserPrior(patches.shape[1], hidden_units, data_scale=data_scale, seed=seed),
+    return training.fit(lambda: DenoiserPrior(patches.shape[1], hidden_units, data_scale=data_scale, seed=seed,
+                                              precision=precision),
                         datasets, epochs=-(-steps // per_epoch), steps_per_epoch=per_epoch, run_dir=model_dir,
                         seed=seed, strategy=strategy,
                         learning_rate=keras.optimizers.schedules.CosineDecay(learning_rate, steps),
-                        jit_compile=jit_compile, per_execution=1, verbose=verbose)
+                        jit_compile=jit_compile, per_execution=1, precision=precision, verbose=verbose)

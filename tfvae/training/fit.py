@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfvae import distribute, runs
+from tfvae import distribute, precision as precision_lib, runs
 from tfvae.training.checkpoints import make_checkpoint, step_of
 
 
@@ -49,15 +49,17 @@ def steps_per_execution(steps_per_epoch, requested):
     return max(d for d in range(1, min(requested, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
 
 
-def compiled(make, seed, strategy, steps_per_epoch, learning_rate=1e-3, jit_compile=True, per_execution=32):
+def compiled(make, seed, strategy, steps_per_epoch, learning_rate=1e-3, jit_compile=True, per_execution=32,
+             precision="float32"):
     """(model, optimizer): make() built with every weight created from `seed`, compiled with Adam (learning_rate: a
-    float or a keras schedule), inside the strategy's scope.
+    float or a keras schedule; wrapped in a LossScaleOptimizer for precision mixed_float16: tfvae/precision.py),
+    inside the strategy's scope.
 
-    jit_compile is honoured where the strategy allows XLA (distribute.jit_possible); per_execution steps run per
-    call into the graph (the largest divisor of the epoch up to it).
+    jit_compile: "auto", "on" or "off" (or a bool: True is "auto"), decided by distribute.use_jit; per_execution
+    steps run per call into the graph (the largest divisor of the epoch up to it).
     """
     keras.utils.set_random_seed(seed)  # the same initial weights for the same seed
-    jit = jit_compile and distribute.jit_possible(strategy)
+    jit = distribute.use_jit(jit_compile, strategy, precision)
     # Keras 3.15's multi-step loop fails under MultiWorkerMirroredStrategy (an unfed placeholder): one step a call there.
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     per_call = 1 if multi_worker else steps_per_execution(steps_per_epoch, per_execution)
@@ -65,14 +67,14 @@ def compiled(make, seed, strategy, steps_per_epoch, learning_rate=1e-3, jit_comp
         model = make()
         if not model.built:
             model.build(None)
-        optimizer = keras.optimizers.Adam(learning_rate)
+        optimizer = precision_lib.optimizer(precision, keras.optimizers.Adam(learning_rate))
         model.compile(optimizer=optimizer, jit_compile=jit, steps_per_execution=per_call)
         optimizer.build(model.trainable_variables)
     return model, optimizer
 
 
 def fit(make, datasets, *, epochs, steps_per_epoch, run_dir=None, seed=0, strategy=None, learning_rate=1e-3,
-        jit_compile=True, per_execution=32, verbose=1, callbacks=(), max_to_keep=3):
+        jit_compile=True, per_execution=32, precision="float32", verbose=1, callbacks=(), max_to_keep=3):
     """Trains (or resumes training of) make() into run_dir; returns the model (its optimizer as model.optimizer).
 
     datasets(start_step) -> (training batches from step start_step on, validation batches or None): called only if
@@ -84,7 +86,8 @@ def fit(make, datasets, *, epochs, steps_per_epoch, run_dir=None, seed=0, strate
     worker = distribute.worker_name(strategy)
     if run_dir is not None and worker is not None:
         run_dir = runs.worker_dir(run_dir, worker)
-    model, optimizer = compiled(make, seed, strategy, steps_per_epoch, learning_rate, jit_compile, per_execution)
+    model, optimizer = compiled(make, seed, strategy, steps_per_epoch, learning_rate, jit_compile, per_execution,
+                                precision)
     manager = None
     if run_dir is not None:
         checkpoint = make_checkpoint(model, optimizer)
