@@ -14,7 +14,7 @@ from tfvae import quiet  # noqa: F401  (first: silences TensorFlow's start-up li
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from tfvae import cli
 from tfvae.families import colorize as colorize_family
@@ -108,7 +108,7 @@ def demo(model):
 
 def run():
     """The console script's entry point."""
-    app.run(main)
+    cli.run(main)
 
 
 if __name__ == "__main__":

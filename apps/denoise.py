@@ -13,9 +13,9 @@ import time
 
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
-from tfvae import cli
+from tfvae import cli, progress
 from tfvae.config import ConfigError
 from tfvae.data import DataError, read_image, write_image
 from tfvae.restoration import denoise as denoise_lib
@@ -23,6 +23,7 @@ from tfvae.restoration import denoise as denoise_lib
 FLAGS = flags.FLAGS
 cli.define_common_flags()
 DEFAULT_OUTPUT = "denoised.png"
+PROGRESS_PIXELS = 512 * 512  # larger images show the splitting steps as they finish
 DEMO_IMAGE = os.path.join(os.path.dirname(os.path.abspath(denoise_lib.__file__)), "demo.png")
 
 flags.DEFINE_float("sigma", 25.0, "noise standard deviation on the 0-255 scale")
@@ -79,8 +80,9 @@ def main(argv):
         raise ConfigError(f"--prior_path={FLAGS.prior_path}: {e}") from None
     start = time.time()
     try:
+        large = image.shape[0] * image.shape[1] > PROGRESS_PIXELS  # long enough to say how far it is
         restored = denoise_lib.denoise(noisy / 255.0, FLAGS.sigma / 255.0, prior=prior, colour=FLAGS.colour,
-                                       stride=FLAGS.stride)
+                                       stride=FLAGS.stride, progress=progress.Progress("denoising") if large else None)
     except ValueError as e:
         raise DataError(f"{FLAGS.input or DEMO_IMAGE}: {e}") from None
     seconds = time.time() - start
@@ -96,7 +98,7 @@ def main(argv):
 
 def run():
     """The console script's entry point."""
-    app.run(main)
+    cli.run(main)
 
 
 if __name__ == "__main__":

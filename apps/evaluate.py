@@ -11,7 +11,7 @@ from tfvae import quiet  # noqa: F401  (first: silences TensorFlow's start-up li
 
 import os  # noqa: E402
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from tfvae import cli, families, progress, runs, serving  # noqa: E402
 from tfvae.data import DataError  # noqa: E402
@@ -48,7 +48,7 @@ def main(argv):
 
 def run():
     """The console script's entry point."""
-    app.run(main)
+    cli.run(main)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from tfvae import quiet  # noqa: F401  (first: silences TensorFlow's start-up li
 
 import dataclasses  # noqa: E402
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from tfvae import cli, config as config_lib, distribute, families, runs, serving, training  # noqa: E402
 
@@ -142,7 +142,7 @@ def export(model, run_dir, step):
 
 def run():
     """The console script's entry point."""
-    app.run(main)
+    cli.run(main)
 
 
 if __name__ == "__main__":

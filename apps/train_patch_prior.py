@@ -19,7 +19,7 @@ from tfvae import quiet  # noqa: F401  (first: silences TensorFlow's start-up li
 import os
 import time
 
-from absl import app, flags
+from absl import flags
 
 from tfvae import cli
 from tfvae import distribute
@@ -112,7 +112,7 @@ def main(argv):
 
 def run():
     """The console script's entry point."""
-    app.run(main)
+    cli.run(main)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
-"""The apps end to end on tiny data, and their answers to bad input."""
+"""The apps' answers to bad input. (Their runs end to end go through python -m: tests/test_cli.py.)"""
 
-import json
 import os
 
 import pytest
@@ -10,43 +9,6 @@ from apps import evaluate as evaluate_app
 from apps import train as train_app
 
 TINY = dict(architecture="mlp", hidden_units=["8"], latent_dim=2, batch_size=16, epochs=2)
-
-
-def test_train_then_evaluate_end_to_end(tmp_path, tiny_npz, capsys):
-    model_dir = str(tmp_path / "run")
-    with flagsaver.flagsaver(dataset=f"npz:{tiny_npz}", model_dir=model_dir, **TINY):
-        train_app.main(["train"])
-    for name in ("config.json", "samples.png", "reconstructions.png", "checkpoints", "logs", "export/8/saved_model.pb"):
-        assert os.path.exists(os.path.join(model_dir, name)), name
-    assert any(f.startswith("events.out.tfevents") for _, _, files in os.walk(os.path.join(model_dir, "logs"))
-               for f in files)
-    config = json.load(open(os.path.join(model_dir, "config.json")))
-    assert config["model"]["input_shape"] == [8, 8, 1] and config["train"]["epochs"] == 2
-
-    with flagsaver.flagsaver(model_dir=model_dir, num_samples=20, dataset=None):
-        evaluate_app.main(["evaluate"])
-    out = capsys.readouterr().out
-    assert "test NLL (20 importance samples)" in out and "bits/dim" in out
-    results = json.load(open(os.path.join(model_dir, "evaluation.json")))
-    assert results["num_images"] == 16 and results["num_samples"] == 20
-    assert results["nll"] > 0 and results["nll"] <= -results["elbo"] + 1.0  # the IS bound is (nearly) tighter
-
-
-def test_flow_model_trains_evaluates_and_reports_elbo_surgery(tmp_path, tiny_npz, capsys):
-    model_dir = str(tmp_path / "flow")
-    flow = dict(posterior="iaf", flow_steps=2, prior="realnvp", prior_steps=2, flow_width=8)
-    with flagsaver.flagsaver(dataset=f"npz:{tiny_npz}", model_dir=model_dir, **{**TINY, "epochs": 1}, **flow):
-        train_app.main(["train"])
-    with flagsaver.flagsaver(model_dir=model_dir, num_samples=10, surgery_samples=16, dataset=None):
-        evaluate_app.main(["evaluate"])
-    out = capsys.readouterr().out
-    assert "mutual information I[x; z] (16 draws)" in out and "marginal KL(q_agg || p)" in out
-    results = json.load(open(os.path.join(model_dir, "evaluation.json")))
-    assert results["kl_per_dim"] is None  # no closed form: the rate is Monte Carlo
-    surgery = results["elbo_surgery"]
-    assert 0 <= surgery["mutual_information"] <= surgery["mutual_information_cap"] + 1e-3
-    config = json.load(open(os.path.join(model_dir, "config.json")))["model"]
-    assert (config["posterior"], config["prior"], config["flow_steps"]) == ("iaf", "realnvp", 2)
 
 
 BAD_TRAIN_FLAGS = [
@@ -97,12 +59,12 @@ def test_evaluate_rejects_non_positive_samples(tmp_path):
 
 
 def test_bad_flags_are_reported_before_the_data_is_read(tmp_path, monkeypatch):
-    from apps import common  # pylint: disable=g-import-not-at-top
+    from tfvae.families import base  # pylint: disable=g-import-not-at-top
 
     def no_data(*args, **kwargs):
         raise AssertionError("the data was read before the flags were checked")
 
-    monkeypatch.setattr(common, "load_data", no_data)
+    monkeypatch.setattr(base.Family, "load_data", no_data)
     with flagsaver.flagsaver(model_dir=str(tmp_path / "x"), posterior="radial", flow_steps=0), \
             pytest.raises(SystemExit, match="--flow_steps"):
         train_app.main(["train"])

@@ -3,8 +3,6 @@ the apps end to end, tfvae.colorize inside tf.data, the SavedModel without tfvae
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,34 +11,27 @@ import tensorflow_probability as tfp
 from absl.testing import flagsaver
 
 import tfvae
+from app_runs import blobs  # the pictures of the colorizer's training folder too
 from apps import colorize as colorize_app
-from apps import train as train_app
-from export import export_model
-from tfvae import training
+from tfvae import families
+from tfvae.families import colorize as colorize_family
 from tfvae.colorization import colour, inference, metrics
 from tfvae.colorization import data as colour_data
-from tfvae.config import ModelConfig
+from tfvae.families import make_config
 from tfvae.data import read_image, write_image
 from tfvae.models.colorizer import Colorizer, gumbel_softmax, paint, pooled_chroma
 
 tfd = tfp.distributions
 K = 5
+APP_RUNS = ("colorize",)  # the trained colorizer (tests/app_runs.py), started with the session (tests/conftest.py)
 
 
 def tiny_model(seed=0):
-    config = ModelConfig(model="colorize", input_shape=(16, 16, 3), hidden_units=(8, 12), num_segments=K, seed=seed)
+    config = make_config(model="colorize", input_shape=(16, 16, 3), hidden_units=(8, 12), num_segments=K, seed=seed)
     tf.keras.utils.set_random_seed(seed)
     model = Colorizer(config)
     model.build()
     return model
-
-
-def blobs(shape, seed):
-    """uint8 RGB [H, W, 3] of smooth colour blobs."""
-    rng = np.random.default_rng(seed)
-    grid = np.stack(np.meshgrid(np.linspace(0, 3, shape[1]), np.linspace(0, 3, shape[0])), -1)
-    layers = [0.5 + 0.45 * np.sin(grid @ rng.normal(size=2) + rng.uniform(0, 6)) for _ in range(3)]
-    return np.round(np.stack(layers, -1) * 255).astype(np.uint8)
 
 
 # --- colour space ---------------------------------------------------------------------------------------------------
@@ -155,21 +146,23 @@ def test_colourfulness_boundaries_and_perplexity():
 # --- data, training and export ----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def colour_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("colour")
-    for i in range(10):
-        (folder / ("a" if i < 5 else "b")).mkdir(exist_ok=True)
-        write_image(str(folder / ("a" if i < 5 else "b") / f"{i}.png"), blobs((20 + i, 24), i))
-    return str(folder)
+def colour_folder(app_runs):
+    """Ten pictures blobs((20 + i, 24), i), i = 0..9, in subfolders a/ (0..4) and b/ (5..9)."""
+    return app_runs.folder
 
 
 @pytest.fixture(scope="module")
-def trained(colour_folder, tmp_path_factory):
-    model_dir = str(tmp_path_factory.mktemp("run") / "colorize")
-    with flagsaver.flagsaver(model="colorize", dataset=f"folder:{colour_folder}", image_size=16, hidden_units=["8", "12"],
-                             num_segments=K, batch_size=8, epochs=1, model_dir=model_dir, jit_compile=False):
-        train_app.main(["train"])
-    return model_dir
+def run(app_runs):
+    """apps.train --model=colorize on colour_folder (16x16 crops, U-Net (8, 12), K segments, batch 8, 1 epoch), then
+    apps.evaluate and python -m export, all through python -m (tests/app_runs.py; tests/test_cli.py checks them)."""
+    run = app_runs.get("colorize")["colorize"]
+    assert run.results["train"].status == 0, str(run.results["train"])
+    return run
+
+
+@pytest.fixture(scope="module")
+def trained(run):
+    return run.model_dir
 
 
 def test_folder_split_and_crops_are_a_function_of_seed_and_step(colour_folder):
@@ -183,23 +176,10 @@ def test_folder_split_and_crops_are_a_function_of_seed_and_step(colour_folder):
 
 def test_train_app_writes_pictures_checkpoint_and_export(trained):
     assert os.path.exists(os.path.join(trained, "colorizations.png"))
-    model = training.restore(trained)
+    model = families.restore(trained)
     assert model.config.model == "colorize" and model.config.input_shape == (16, 16, 3)
     (export,) = os.listdir(os.path.join(trained, "export"))
     assert int(export) == 9  # 9 images x 8 crops / batch 8
-
-
-def test_evaluate_app_reports_colour_and_segmentation_metrics(trained, tmp_path, capsys):
-    from apps import evaluate as evaluate_app  # pylint: disable=g-import-not-at-top
-
-    output = str(tmp_path / "evaluation.json")
-    with flagsaver.flagsaver(model_dir=trained, output=output):
-        evaluate_app.main(["evaluate"])
-    results = json.load(open(output))
-    assert results["num_images"] == 1 and results["step"] == 9
-    assert 0 < results["auc"] <= 1 and 1 <= results["usage_perplexity"] <= K
-    assert results["best_of_8_psnr"] >= 0 and "shuffle_cost_per_pixel" in results
-    assert "psnr" in capsys.readouterr().out
 
 
 def test_colorize_takes_uint8_float_grey_rgb_and_batches_of_any_size_and_runs_in_tf_data():
@@ -226,59 +206,34 @@ def test_colorize_takes_uint8_float_grey_rgb_and_batches_of_any_size_and_runs_in
             inference.colorize(bad, model)
 
 
-LOADER = """
-import sys
-import numpy as np
-import tensorflow as tf
-inputs = dict(np.load(sys.argv[2]))
-model = tf.saved_model.load(sys.argv[1])
-s = model.signatures
-outputs = {
-    "colorize": s["colorize"](image=tf.constant(inputs["grey"]))["image"],
-    "batch": s["serving_default"](image=tf.constant(inputs["rgb"][None]))["image"],
-    "float": s["colorize_float"](image=tf.constant(inputs["grey"].astype(np.float32) / 255))["image"],
-    "segments": s["segment"](image=tf.constant(inputs["grey"]))["segments"],
-    "samples": s["sample_colorings"](image=tf.constant(inputs["grey"]), count=tf.constant(2),
-                                     seed=tf.constant(5, tf.int64))["images"],
-    "samples_again": s["sample_colorings"](image=tf.constant(inputs["grey"]), count=tf.constant(2),
-                                           seed=tf.constant(5, tf.int64))["images"],
-}
-errors = []
-for image in (np.zeros((19, 23, 4), np.uint8), np.zeros((7, 30), np.uint8), np.zeros((2, 2, 19, 23, 1), np.uint8)):
-    try:
-        s["colorize"](image=tf.constant(image))
-        errors.append("no error")
-    except tf.errors.InvalidArgumentError as e:
-        errors.append(e.message)
-np.savez(sys.argv[3], **{k: v.numpy() for k, v in outputs.items()})
-open(sys.argv[4], "w").write("\\n---\\n".join(errors))
-assert "tfvae" not in sys.modules
-"""
-
-
-def test_export_runs_without_tfvae_and_equals_the_model(trained, tmp_path):
-    model = training.restore(trained)
-    export_dir = export_model(model, str(tmp_path / "colorize" / "1"), metadata={"step": 9})
-    metadata = json.load(open(os.path.join(export_dir, "assets.extra", "tfvae_metadata.json")))
+def test_export_runs_without_tfvae_and_equals_the_model(run, reload):
+    """The export `python -m export` wrote of the trained run, reloaded in a fresh process (tests/conftest.py)."""
+    assert run.results["export"].status == 0, str(run.results["export"])
+    model = families.restore(run.model_dir)
+    metadata = json.load(open(os.path.join(run.export_dir, "assets.extra", "tfvae_metadata.json")))
     assert metadata["model_type"] == "colorize" and metadata["signatures"][0] == "colorize"
     inputs = {"grey": blobs((21, 18), 6)[..., :1], "rgb": blobs((17, 25), 7)}
-    np.savez(tmp_path / "inputs.npz", **inputs)
-    (tmp_path / "load.py").write_text(LOADER)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    run = subprocess.run([sys.executable, "load.py", export_dir, "inputs.npz", "outputs.npz", "errors.txt"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = dict(np.load(tmp_path / "outputs.npz"))
-    np.testing.assert_array_equal(out["colorize"], inference.colorize(inputs["grey"], model))
-    np.testing.assert_array_equal(out["batch"], inference.colorize(inputs["rgb"][None], model))
-    np.testing.assert_allclose(out["float"], inference.colorize(inputs["grey"].astype(np.float32) / 255, model),
+    inputs.update(batch=inputs["rgb"][None], grey_float=inputs["grey"].astype(np.float32) / 255, count=np.int32(2),
+                  seed=np.int64(5), four_channels=np.zeros((19, 23, 4), np.uint8), small=np.zeros((7, 30), np.uint8),
+                  five_axes=np.zeros((2, 2, 19, 23, 1), np.uint8))
+    samples = ("sample_colorings", {"image": "grey", "count": "count", "seed": "seed"})
+    (result,) = reload([{
+        "export_dir": run.export_dir, "inputs": inputs,
+        "calls": {"colorize": ("colorize", {"image": "grey"}), "batch": ("serving_default", {"image": "batch"}),
+                  "float": ("colorize_float", {"image": "grey_float"}), "segments": ("segment", {"image": "grey"}),
+                  "samples": samples, "samples_again": samples},
+        "bad_calls": {name: ("colorize", {"image": name}) for name in ("four_channels", "small", "five_axes")}}])
+    out = result["outputs"]
+    np.testing.assert_array_equal(out["colorize.image"], inference.colorize(inputs["grey"], model))
+    np.testing.assert_array_equal(out["batch.image"], inference.colorize(inputs["rgb"][None], model))
+    np.testing.assert_allclose(out["float.image"], inference.colorize(inputs["grey"].astype(np.float32) / 255, model),
                                atol=1e-5)
-    np.testing.assert_array_equal(out["segments"], inference.segment(inputs["grey"], model))
-    np.testing.assert_array_equal(out["samples"], out["samples_again"])
-    np.testing.assert_array_equal(out["samples"], inference.sample_colorings(inputs["grey"], 2, 5, model)[0])
-    errors = (tmp_path / "errors.txt").read_text().split("\n---\n")
-    for error, expected in zip(errors, ["1 (grey) or 3 (RGB) channels", "at least 8 pixels", "[B, H, W, C]"]):
-        assert expected in error, (expected, error[:300])
+    np.testing.assert_array_equal(out["segments.segments"], inference.segment(inputs["grey"], model))
+    np.testing.assert_array_equal(out["samples.images"], out["samples_again.images"])
+    np.testing.assert_array_equal(out["samples.images"], inference.sample_colorings(inputs["grey"], 2, 5, model)[0])
+    for name, expected in (("four_channels", "1 (grey) or 3 (RGB) channels"), ("small", "at least 8 pixels"),
+                           ("five_axes", "[B, H, W, C]")):
+        assert expected in result["errors"][name], (expected, result["errors"][name][:300])
 
 
 # --- the colorize app ---------------------------------------------------------------------------------------------------
@@ -291,7 +246,7 @@ def test_colorize_app_writes_colour_segmentation_and_samples(trained, tmp_path, 
                              colorizer=trained):
         colorize_app.main(["colorize"])
     assert "Colourized" in capsys.readouterr().out
-    model = inference.load_colorizer(trained)
+    model = colorize_family.FAMILY.load(trained)
     np.testing.assert_array_equal(read_image(output), inference.colorize(read_image(source, channels=None), model))
     for name in ("seg.png", "out_1.png", "out_2.png"):
         assert read_image(str(tmp_path / name)).shape == (30, 26, 3)

@@ -9,7 +9,6 @@ import pytest
 import tensorflow as tf
 from absl.testing import flagsaver
 
-from apps import classify as classify_app
 from apps import sample as sample_app
 from apps import train as train_app
 from tfvae import cas, families
@@ -18,29 +17,22 @@ from tfvae.data import mnist_offline
 TINY = dict(architecture="mlp", hidden_units=["8"], latent_dim=2, batch_size=16, epochs=1, jit_compile=False,
             steps_per_execution=1)
 RTOL, ATOL = 1e-5, 1e-6
-
-
-def train(model_dir, npz, **flags):
-    with flagsaver.flagsaver(dataset=f"npz:{npz}", model_dir=model_dir, **{**TINY, **flags}):
-        train_app.main(["train"])
-    return families.restore(model_dir)
+APP_RUNS = ("m2", "cvae", "m1_m2")  # through python -m (tests/app_runs.py), started with the session (conftest.py)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, app_runs):
-    """model_dirs trained by apps.train on tiny labelled data (64 8x8 images, every class at least 6 times): m2 and
-    cvae through python -m with TINY's flags (tests/app_runs.py: m2 with num_labels=20, labelled_fraction=0.25), and
-    here M1+M2 (with its M1 vae)."""
+    """model_dirs trained by apps.train through python -m (tests/app_runs.py) with TINY's flags on tiny labelled data
+    (64 8x8 images, every class at least 6 times): m2 (num_labels=20, labelled_fraction=0.25), cvae, and M1+M2
+    (num_labels=10) with its M1 vae (latent_dim=3); apps.classify ran on m2, M1 and M1+M2 after them."""
     work = tmp_path_factory.mktemp("runs")
     npz = app_runs.npz
-    dirs = {name: str(work / name) for name in ("m1", "m1_m2")}
-    models = {}
-    for name, run in app_runs.get("m2", "cvae").items():
-        assert run.results["train"].status == 0, str(run.results["train"])
+    dirs, models = {"m1": os.path.join(app_runs.work, "m1")}, {}
+    for name, run in app_runs.get(*APP_RUNS).items():
+        for command in ("m1", "train") if name == "m1_m2" else ("train",):
+            assert run.results[command].status == 0, str(run.results[command])
         dirs[name] = run.model_dir
         models[name] = families.restore(run.model_dir)
-    train(dirs["m1"], npz, model="vae", latent_dim=3)
-    models["m1_m2"] = train(dirs["m1_m2"], npz, model="m2", num_labels=10, m1_dir=dirs["m1"])
     return work, npz, dirs, models
 
 
@@ -74,17 +66,20 @@ def test_sample_app_writes_every_exploration_picture(runs, capsys):
     assert sorted(os.listdir(work / "vae_pictures")) == ["interpolation.png"]  # a vae with 3 latents
 
 
-def test_classify_app_reports_m1_and_m2_test_errors(runs, capsys):
+def test_classify_app_reports_m1_and_m2_test_errors(runs, app_runs):
+    """python -m apps.classify --m1_labels=10 on M1, m2 and M1+M2, then --m1_labels=9 on M1 (tests/app_runs.py)."""
     _, _, dirs, _ = runs
-    for name, method in (("m1", "M1"), ("m2", "M2"), ("m1_m2", "M1+M2")):
-        with flagsaver.flagsaver(model_dir=dirs[name], m1_labels=10, dataset=None):
-            classify_app.main(["classify"])
+    ran = app_runs.get("m2", "m1_m2")
+    for name, method, command in (("m1", "M1", ran["m1_m2"].results["classify_m1"]),
+                                  ("m2", "M2", ran["m2"].results["classify"]),
+                                  ("m1_m2", "M1+M2", ran["m1_m2"].results["classify"])):
+        assert command.status == 0, str(command)
         result = json.load(open(os.path.join(dirs[name], "classification.json")))
         assert result["method"] == method and 0.0 <= result["test_error"] <= 1.0
-        assert f"{method} test error: " in capsys.readouterr().out
-    with flagsaver.flagsaver(model_dir=dirs["m1"], m1_labels=9, dataset=None), pytest.raises(SystemExit) as error:
-        classify_app.main(["classify"])
-    assert str(error.value.code) == "error: --m1_labels=9 is fewer than one label per class (10 classes)"
+        assert f"{method} test error: " in command.stdout
+    error = ran["m1_m2"].results["classify_m1_too_few"]
+    assert error.status == 1, str(error)
+    assert error.stderr.splitlines()[-1] == "error: --m1_labels=9 is fewer than one label per class (10 classes)"
 
 
 def test_analogies_decode_one_style_under_every_class(runs):

@@ -1,9 +1,9 @@
-"""Denoising front end: tfvae.denoise against EPLL run by hand (grey, 8-bit, colour), inside tf.data, the SavedModel
-reloaded in a fresh process without tfvae, the apps end to end, and their answers to bad input."""
+"""Denoising front end: tfvae.denoise against EPLL run by hand (grey, 8-bit, colour), inside tf.data, the apps end
+to end and their answers to bad input, and the SavedModel of `python -m export --denoiser` reloaded in a fresh
+process without tfvae (exported and reloaded in the background, from the session's start: it takes a minute)."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -16,7 +16,7 @@ import serving_rest
 import tfvae
 from apps import denoise as denoise_app
 from apps import train_patch_prior as prior_app
-from export.denoiser import FAST_STRIDE, export_denoiser
+from tfvae.restoration.serving import FAST_STRIDE
 from tfvae.data import read_image, write_image
 from tfvae.restoration import denoise as denoise_lib
 from tfvae.restoration import patch_data
@@ -37,19 +37,25 @@ def smooth_image(shape, seed):
     return image if len(shape) == 3 else image[..., 0]
 
 
-@pytest.fixture(scope="module")
-def prior():
-    """A 4-component GMM over 8x8 patches fitted to smooth images."""
+def fit_prior(work, background):
+    """(A background job.) A 4-component GMM over 8x8 patches fitted to smooth images, saved: its path."""
     images = [smooth_image((40, 40), seed) for seed in range(6)]
     samples = patch_data.sample_patches(images, 3000, 8, seed=0)
-    return PatchGMM.fit(samples - samples.mean(1, keepdims=True), steps=3, components=4, seed=0)
+    path = str(work / "gmm.npz")
+    PatchGMM.fit(samples - samples.mean(1, keepdims=True), steps=3, components=4, seed=0).save(path)
+    return path
 
 
 @pytest.fixture(scope="module")
-def prior_file(prior, tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("prior") / "gmm.npz")
-    prior.save(path)
-    return path
+def prior_file(background):
+    return background.get(fit_prior).result()
+
+
+@pytest.fixture(scope="module")
+def prior(prior_file):
+    """The GMM of prior_file, loaded as the apps and the export test load it: one object for the whole module, so
+    the denoising graphs tfvae.denoise compiles for it (seconds each) are built once."""
+    return denoise_lib.load_prior(prior_file)
 
 
 def noisy(shape, seed, sigma=SIGMA):
@@ -79,15 +85,20 @@ def test_opponent_rows_are_orthogonal_with_unit_ranges():
 
 
 def test_colour_modes_are_epll_per_channel(prior):
+    """With a two-step schedule on both sides: how the channels are composed does not depend on its length, and the
+    three-channel graphs of the default schedule take seconds each to build."""
     _, x = noisy((18, 21, 3), 1)
-    per_channel = np.stack([epll(x[..., c], SIGMA, prior).numpy() for c in range(3)], -1)
-    np.testing.assert_allclose(tfvae.denoise(x, SIGMA, prior=prior, colour="per_channel"), per_channel, atol=1e-6)
+    betas = (1.0, 4.0)
+    per_channel = np.stack([epll(x[..., c], SIGMA, prior, betas=betas).numpy() for c in range(3)], -1)
+    np.testing.assert_allclose(tfvae.denoise(x, SIGMA, prior=prior, colour="per_channel", betas=betas), per_channel,
+                               atol=1e-6)
     opponent = x @ denoise_lib.OPPONENT.T
     norms = np.linalg.norm(denoise_lib.OPPONENT, axis=1)
-    channels = [epll(opponent[..., c], SIGMA * norms[c], prior, value_range=(low, low + 1)).numpy()
+    channels = [epll(opponent[..., c], SIGMA * norms[c], prior, betas=betas, value_range=(low, low + 1)).numpy()
                 for c, low in enumerate(denoise_lib.OPPONENT_LOW)]
     expected = np.clip(np.stack(channels, -1) @ np.linalg.inv(denoise_lib.OPPONENT).T, 0, 1)
-    np.testing.assert_allclose(tfvae.denoise(x, SIGMA, prior=prior, colour="opponent"), expected, atol=1e-5)
+    np.testing.assert_allclose(tfvae.denoise(x, SIGMA, prior=prior, colour="opponent", betas=betas), expected,
+                               atol=1e-5)
 
 
 def test_denoise_inside_tf_data_on_images_of_different_sizes(prior):
@@ -119,80 +130,6 @@ def test_denoise_rejects_bad_input(prior, image, kwargs, match):
     kwargs = {"sigma": SIGMA, **kwargs}
     with pytest.raises(ValueError, match=match):
         tfvae.denoise(image, prior=prior, **kwargs)
-
-
-# The SavedModel, reloaded without tfvae
-
-LOADER = """
-import sys
-import numpy as np
-import tensorflow as tf
-inputs = dict(np.load(sys.argv[2]))
-model = tf.saved_model.load(sys.argv[1])
-outputs = {}
-for name in ("grey", "colour", "grey3"):
-    outputs[name] = model.signatures["denoise"](image=tf.constant(inputs[name]), sigma=tf.constant(0.1))["image"]
-outputs["fast"] = model.signatures["denoise_fast"](image=tf.constant(inputs["grey"]), sigma=tf.constant(0.1))["image"]
-errors = []
-for image, sigma in ((np.zeros((16, 16, 2), np.float32), 0.1), (np.zeros((4, 16), np.float32), 0.1),
-                     (np.zeros((16, 16), np.float32), -0.1), (np.zeros((1, 16, 16, 1), np.float32), 0.1)):
-    try:
-        model.signatures["denoise"](image=tf.constant(image), sigma=tf.constant(sigma))
-        errors.append("no error")
-    except tf.errors.InvalidArgumentError as e:
-        errors.append(e.message)
-np.savez(sys.argv[3], **{k: v.numpy() for k, v in outputs.items()})
-open(sys.argv[4], "w").write("\\n---\\n".join(errors))
-import json
-import serving_rest  # copied beside this script: BUILD.md's request bodies, answered as TF Serving would
-responses = []
-for body in json.load(open("requests.json")):
-    try:
-        responses.append(serving_rest.predict(model, body))
-    except (serving_rest.RequestError, tf.errors.InvalidArgumentError) as e:
-        responses.append({"error": str(e)[:2000]})
-json.dump(responses, open("responses.json", "w"))
-assert "tfvae" not in sys.modules
-"""
-
-
-def test_exported_denoiser_equals_the_function_without_tfvae(prior_file, tmp_path):
-    prior = denoise_lib.load_prior(prior_file)
-    export_dir = export_denoiser(prior_file, str(tmp_path / "denoise" / "1"))
-    metadata = json.load(open(os.path.join(export_dir, "assets.extra", "tfvae_metadata.json")))
-    assert metadata["model_type"] == "denoiser" and metadata["config"]["components"] == 4
-    inputs = {"grey": noisy((20, 17), 4)[1], "colour": noisy((19, 23, 3), 5)[1], "grey3": noisy((17, 18, 1), 6)[1]}
-    np.savez(tmp_path / "inputs.npz", **inputs)
-    (tmp_path / "load.py").write_text(LOADER)
-    shutil.copy(serving_rest.__file__, tmp_path / "serving_rest.py")
-    requests = [(signature, body) for family, signature, body in serving_rest.build_md_requests(
-        os.path.join(ROOT, "BUILD.md")) if family == "denoise"]
-    (tmp_path / "requests.json").write_text(json.dumps([body for _, body in requests]))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    run = subprocess.run([sys.executable, "load.py", export_dir, "inputs.npz", "outputs.npz", "errors.txt"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    outputs = dict(np.load(tmp_path / "outputs.npz"))
-    np.testing.assert_allclose(outputs["grey"], tfvae.denoise(inputs["grey"], SIGMA, prior=prior), atol=1e-5)
-    np.testing.assert_allclose(outputs["grey3"], tfvae.denoise(inputs["grey3"], SIGMA, prior=prior), atol=1e-5)
-    np.testing.assert_allclose(outputs["colour"], tfvae.denoise(inputs["colour"], SIGMA, prior=prior,
-                                                                colour="opponent"), atol=1e-5)
-    np.testing.assert_allclose(outputs["fast"], tfvae.denoise(inputs["grey"], SIGMA, prior=prior,
-                                                              stride=FAST_STRIDE), atol=1e-5)
-    errors = (tmp_path / "errors.txt").read_text().split("\n---\n")
-    for error, expected in zip(errors, ["1 or 3 channels", "smaller than the 8x8 patch", "sigma must be positive",
-                                        "[H, W] or [H, W, C]"]):
-        assert expected in error, (expected, error[:300])
-    # BUILD.md's request bodies for the denoiser (TF Serving model "denoise"), one per signature.
-    assert sorted(signature for signature, _ in requests) == ["denoise", "denoise_fast", "serving_default"]
-    specs = {"image": tf.TensorSpec(None, tf.float32), "sigma": tf.TensorSpec([], tf.float32)}
-    for (signature, body), response in zip(requests, json.loads((tmp_path / "responses.json").read_text())):
-        assert "error" not in response, response["error"]
-        inputs, row = serving_rest.parse(body, specs)
-        stride = FAST_STRIDE if signature == "denoise_fast" else 1
-        expected = tfvae.denoise(inputs["image"], float(inputs["sigma"]), prior=prior, stride=stride).numpy()
-        assert not row and np.asarray(response["outputs"]).shape == expected.shape
-        np.testing.assert_allclose(response["outputs"], expected, atol=1e-5, err_msg=signature)
 
 
 # The apps
@@ -289,3 +226,72 @@ def test_shipped_prior_denoises_the_demo_image():
     gmm = denoise_lib.load_prior()
     assert gmm.num_components == 200 and gmm.dim == 64
     assert psnr(tfvae.denoise(x, 25 / 255).numpy()) > psnr(x) + 8  # a 64x64 crop of house
+
+
+# The SavedModel of python -m export --denoiser, reloaded without tfvae
+
+EXPORT_INPUTS = {"grey": noisy((20, 17), 4)[1], "colour": noisy((19, 23, 3), 5)[1], "grey3": noisy((17, 18, 1), 6)[1]}
+BAD_INPUTS = {"two_channels": (np.zeros((16, 16, 2), np.float32), "sigma"),
+              "small": (np.zeros((4, 16), np.float32), "sigma"),
+              "negative": (np.zeros((16, 16), np.float32), "negative_sigma"),
+              "four_axes": (np.zeros((1, 16, 16, 1), np.float32), "sigma")}
+REQUESTS = [(signature, body) for family, signature, body in serving_rest.build_md_requests(
+    os.path.join(ROOT, "BUILD.md")) if family == "denoise"]
+CALLS = {**{name: ("denoise", {"image": name, "sigma": "sigma"}) for name in ("grey", "colour", "grey3")},
+         "fast": ("denoise_fast", {"image": "grey", "sigma": "sigma"})}
+
+
+def export_and_reload(work, background):
+    """(A background job.) (The finished `python -m export --denoiser=PRIOR` process, its export_dir, the reload of
+    that export: CALLS, the BAD_INPUTS calls and BUILD.md's request bodies) for the GMM of fit_prior."""
+    export_dir = str(work / "denoise" / "1")
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    run = subprocess.run([sys.executable, "-m", "export",
+                          f"--denoiser={background.get(fit_prior).result()}", f"--export_dir={export_dir}"],
+                         cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    if run.returncode:
+        return run, export_dir, None
+    (result,) = background.reload([{
+        "export_dir": export_dir, "calls": CALLS, "requests": [body for _, body in REQUESTS],
+        "inputs": {**EXPORT_INPUTS, **{name: image for name, (image, _) in BAD_INPUTS.items()},
+                   "sigma": np.float32(0.1), "negative_sigma": np.float32(-0.1)},
+        "bad_calls": {name: ("denoise", {"image": name, "sigma": sigma}) for name, (_, sigma) in BAD_INPUTS.items()}}])
+    return run, export_dir, result
+
+
+# Started with the session (tests/conftest.py): the export and its reload take a minute, on the other core.
+BACKGROUND = {"prior_file": fit_prior, "served_denoiser": export_and_reload}
+
+
+@pytest.fixture(scope="module")
+def served_denoiser(background):
+    return background.get(export_and_reload).result()
+
+
+def test_exported_denoiser_equals_the_function_without_tfvae(prior_file, served_denoiser):
+    run, export_dir, result = served_denoiser
+    assert run.returncode == 0 and f"Exported the denoiser to {export_dir}" in run.stdout, run.stderr[-3000:]
+    prior = denoise_lib.load_prior(prior_file)
+    metadata = json.load(open(os.path.join(export_dir, "assets.extra", "tfvae_metadata.json")))
+    assert metadata["model_type"] == "denoiser" and metadata["config"]["components"] == 4
+    inputs = EXPORT_INPUTS
+    outputs = {name: result["outputs"][f"{name}.image"] for name in CALLS}
+    np.testing.assert_allclose(outputs["grey"], tfvae.denoise(inputs["grey"], SIGMA, prior=prior), atol=1e-5)
+    np.testing.assert_allclose(outputs["grey3"], tfvae.denoise(inputs["grey3"], SIGMA, prior=prior), atol=1e-5)
+    np.testing.assert_allclose(outputs["colour"], tfvae.denoise(inputs["colour"], SIGMA, prior=prior,
+                                                                colour="opponent"), atol=1e-5)
+    np.testing.assert_allclose(outputs["fast"], tfvae.denoise(inputs["grey"], SIGMA, prior=prior,
+                                                              stride=FAST_STRIDE), atol=1e-5)
+    for name, expected in zip(BAD_INPUTS, ["1 or 3 channels", "smaller than the 8x8 patch", "sigma must be positive",
+                                           "[H, W] or [H, W, C]"]):
+        assert expected in result["errors"][name], (expected, result["errors"][name][:300])
+    # BUILD.md's request bodies for the denoiser (TF Serving model "denoise"), one per signature.
+    assert sorted(signature for signature, _ in REQUESTS) == ["denoise", "denoise_fast", "serving_default"]
+    specs = {"image": tf.TensorSpec(None, tf.float32), "sigma": tf.TensorSpec([], tf.float32)}
+    for (signature, body), response in zip(REQUESTS, result["responses"]):
+        assert "error" not in response, response["error"]
+        inputs, row = serving_rest.parse(body, specs)
+        stride = FAST_STRIDE if signature == "denoise_fast" else 1
+        expected = tfvae.denoise(inputs["image"], float(inputs["sigma"]), prior=prior, stride=stride).numpy()
+        assert not row and np.asarray(response["outputs"]).shape == expected.shape
+        np.testing.assert_allclose(response["outputs"], expected, atol=1e-5, err_msg=signature)

@@ -89,17 +89,21 @@ def checkpoint_weights(checkpoint_dir):
     return int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")), weights
 
 
-def test_two_workers_train_together_like_one_process_and_only_the_chief_writes_outputs(tmp_path, tiny_npz):
-    """--strategy=multi_worker with two local worker processes (TF_CONFIG on loopback ports chosen now): both end
-    with the weights of one process trained on the same global batch of 16 (each worker reads 8 of its images)."""
+def train_two_workers(work, background):
+    """(A background job: its two processes run while other tests do.) `python -m apps.train --strategy=multi_worker`
+    as two local worker processes (TF_CONFIG on loopback ports chosen now) on tiny data: (the npz, the model_dir,
+    the workers' exit statuses, their outputs)."""
     import json  # pylint: disable=g-import-not-at-top
     import os  # pylint: disable=g-import-not-at-top
     import subprocess  # pylint: disable=g-import-not-at-top
     import sys  # pylint: disable=g-import-not-at-top
 
+    from app_runs import write_tiny_npz  # pylint: disable=g-import-not-at-top
+
+    tiny_npz = write_tiny_npz(work / "tiny.npz")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
-    model_dir = str(tmp_path / "run")
+    model_dir = str(work / "run")
     command = [sys.executable, "-m", "apps.train", "--strategy=multi_worker", f"--dataset=npz:{tiny_npz}",
                f"--model_dir={model_dir}", "--architecture=mlp", "--hidden_units=8", "--latent_dim=2",
                "--batch_size=16", "--epochs=2", "--learning_rate=0.01"]
@@ -110,6 +114,23 @@ def test_two_workers_train_together_like_one_process_and_only_the_chief_writes_o
         workers.append(subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         text=True))
     outputs = [w.communicate(timeout=240)[0] for w in workers]
+    return tiny_npz, model_dir, [w.returncode for w in workers], outputs
+
+
+BACKGROUND = {"two_workers": train_two_workers}  # started with the session (tests/conftest.py)
+
+
+@pytest.fixture
+def two_workers(background):
+    return background.get(train_two_workers).result()
+
+
+def test_two_workers_train_together_like_one_process_and_only_the_chief_writes_outputs(tmp_path, two_workers):
+    """--strategy=multi_worker with two local worker processes (train_two_workers): both end with the weights of one
+    process trained on the same global batch of 16 (each worker reads 8 of its images)."""
+    import os  # pylint: disable=g-import-not-at-top
+
+    tiny_npz, model_dir, returncodes, outputs = two_workers
     # The same model, data and flags in this process on one device (no XLA: the workers' replicas on CPUs cannot
     # use it, and XLA draws other random numbers).
     data = load(f"npz:{tiny_npz}")
@@ -117,7 +138,7 @@ def test_two_workers_train_together_like_one_process_and_only_the_chief_writes_o
         make_config(input_shape=data.shape, architecture="mlp", hidden_units=(8,), latent_dim=2),
         TrainConfig(dataset=f"npz:{tiny_npz}", batch_size=16, epochs=2, learning_rate=0.01, jit_compile=False),
         data, str(tmp_path / "single"), strategy=distribute.make_strategy("default"), verbose=0, validate=False)
-    assert [w.returncode for w in workers] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert returncodes == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
     assert "2 replica(s)" in outputs[0]
     assert os.path.exists(os.path.join(model_dir, "export", "8", "saved_model.pb"))  # 64 / 16 = 4 steps, 2 epochs
     assert os.path.exists(os.path.join(model_dir, "samples.png"))

@@ -1,14 +1,13 @@
 """Tests of export/: every signature, reloaded in a fresh process that cannot import tfvae (nor Keras or TFP),
 against the in-process model.
 
-One subprocess loads all exports (TensorFlow's import dominates its cost), calls every signature by name as TF
-Serving would, and writes the outputs to .npz files; the tests compare them with the model that was exported.
+One subprocess loads all exports (tests/conftest.py's reload_exports: TensorFlow's import dominates its cost), calls
+every signature by name as TF Serving would, and returns the outputs; the tests compare them with the model that was
+exported.
 """
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -16,33 +15,33 @@ import pytest
 import tensorflow as tf
 from absl.testing import flagsaver
 
-import export
-from export import __main__ as export_app
+from tfvae import families, serving as export
+from export import __main__ as export_app  # the command line
 from tfvae import data as data_lib
-from tfvae import evaluation, training
-from tfvae.config import ModelConfig, TrainConfig
+from tfvae import evaluation
+from tfvae.config import TrainConfig
+from tfvae.families import make_config
 from tfvae.distributions.likelihoods import bits_per_dim
 from tfvae.models import VAE
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIGNATURES = ("reconstruct", "encode", "decode", "sample", "log_prob")
 # float32 graph (reloaded) against eager (in-process) execution of the same ops: equal up to reassociation.
 RTOL, ATOL = 1e-5, 1e-6
 
 # One small model per likelihood and architecture; all sizes differ so that swapped axes fail.
 CONFIGS = {
-    "mlp_bernoulli": ModelConfig(input_shape=(8, 8, 1), architecture="mlp", hidden_units=(16,), latent_dim=3),
-    "conv_bernoulli": ModelConfig(input_shape=(12, 12, 1), architecture="conv", hidden_units=(4, 8), latent_dim=5),
-    "mlp_gaussian": ModelConfig(input_shape=(7, 5, 2), architecture="mlp", hidden_units=(11,), latent_dim=2,
+    "mlp_bernoulli": make_config(input_shape=(8, 8, 1), architecture="mlp", hidden_units=(16,), latent_dim=3),
+    "conv_bernoulli": make_config(input_shape=(12, 12, 1), architecture="conv", hidden_units=(4, 8), latent_dim=5),
+    "mlp_gaussian": make_config(input_shape=(7, 5, 2), architecture="mlp", hidden_units=(11,), latent_dim=2,
                                 likelihood="gaussian"),
-    "conv_logistic": ModelConfig(input_shape=(6, 10, 3), architecture="conv", hidden_units=(4,), latent_dim=4,
+    "conv_logistic": make_config(input_shape=(6, 10, 3), architecture="conv", hidden_units=(4,), latent_dim=4,
                                  likelihood="logistic", num_mixtures=2),
     # Every posterior and prior family (issue: flows export and reload like the rest).
-    "planar_realnvp": ModelConfig(input_shape=(5, 4, 1), architecture="mlp", hidden_units=(9,), latent_dim=3,
+    "planar_realnvp": make_config(input_shape=(5, 4, 1), architecture="mlp", hidden_units=(9,), latent_dim=3,
                                   posterior="planar", flow_steps=2, prior="realnvp", prior_steps=2, flow_width=6),
-    "radial_mog": ModelConfig(input_shape=(5, 4, 1), architecture="mlp", hidden_units=(9,), latent_dim=3,
+    "radial_mog": make_config(input_shape=(5, 4, 1), architecture="mlp", hidden_units=(9,), latent_dim=3,
                               posterior="radial", flow_steps=3, prior="mog", mog_components=4),
-    "iaf_maf": ModelConfig(input_shape=(5, 4, 1), architecture="mlp", hidden_units=(9,), latent_dim=3,
+    "iaf_maf": make_config(input_shape=(5, 4, 1), architecture="mlp", hidden_units=(9,), latent_dim=3,
                            posterior="iaf", flow_steps=2, prior="maf", prior_steps=2, flow_width=6),
 }
 BATCH = 3
@@ -50,7 +49,7 @@ COUNT = 2  # images per `sample` call
 NUM_SAMPLES = 6  # importance samples per `log_prob` call
 SEEDS = {"seed_a": 7, "seed_b": 8, "seed_c": 2 ** 33 + 7}  # seed_c differs from seed_a only above bit 31
 
-# What the subprocess calls: output key -> (signature, {signature argument: key in the inputs .npz}).
+# What the subprocess calls: output key -> (signature, {signature argument: key in the inputs}).
 CALLS = {
     "reconstruct": ("reconstruct", {"images": "x"}),
     "serving_default": ("serving_default", {"images": "x"}),
@@ -63,48 +62,6 @@ CALLS = {
     "log_prob_a": ("log_prob", {"images": "x", "num_samples": "num_samples", "seed": "seed_a"}),
     "log_prob_b": ("log_prob", {"images": "x", "num_samples": "num_samples", "seed": "seed_b"}),
 }
-
-LOADER = r'''
-import sys
-# From here on `import tfvae` raises: the export must stand on its own. Serving needs no Keras or TFP either.
-BLOCKED = ("tfvae", "keras", "tensorflow_probability")
-for name in BLOCKED:
-    sys.modules[name] = None
-
-import json
-import os
-
-import numpy as np
-import tensorflow as tf
-
-try:
-    import tfvae  # noqa: F401
-except ImportError:
-    pass
-else:
-    sys.exit("tfvae is importable in the loader")
-root = sys.argv[2]
-# The source tree must not be importable (a virtualenv inside the checkout is fine: tfvae is blocked above anyway).
-if any(os.path.commonpath([root, os.path.abspath(p or os.getcwd())]) == root and "site-packages" not in p
-       for p in sys.path):
-    sys.exit(f"the repository {root} is on sys.path: {sys.path}")
-
-with open(sys.argv[1]) as f:
-    plan = json.load(f)
-for job in plan:
-    loaded = tf.saved_model.load(job["export_dir"])
-    inputs = np.load(job["inputs"])
-    outputs = {"signature_names": np.array(sorted(loaded.signatures))}
-    for key, (name, arguments) in job["calls"].items():
-        kwargs = {arg: tf.constant(inputs[source]) for arg, source in arguments.items()}
-        for output, value in loaded.signatures[name](**kwargs).items():
-            outputs[f"{key}.{output}"] = value.numpy()
-    np.savez(job["outputs"], **outputs)
-imported = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED and sys.modules[m] is not None)
-if imported:
-    sys.exit(f"loading imported {imported}")
-'''
-
 
 def make_model(config, rng):
     """A built VAE whose weights are moved off their initial values (zero biases, unit scales) by a seeded amount."""
@@ -130,13 +87,12 @@ def assert_close(actual, expected):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, reload):
     """name -> (model, inputs, outputs of the reloaded export), for every model of CONFIGS."""
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     work = tmp_path_factory.mktemp("served")
-    assert os.path.commonpath([ROOT, str(work)]) != ROOT
-    models, inputs, plan = {}, {}, []
+    models, inputs, jobs = {}, {}, []
     for name, config in CONFIGS.items():
         models[name] = make_model(config, rng)
         inputs[name] = {
@@ -146,21 +102,9 @@ def served(tmp_path_factory):
             "num_samples": np.int32(NUM_SAMPLES),
             **{key: np.int64(seed) for key, seed in SEEDS.items()},
         }
-        np.savez(work / f"{name}_inputs.npz", **inputs[name])
         export_dir = export.export_model(models[name], str(work / name / "1"))
-        plan.append({"export_dir": export_dir, "inputs": str(work / f"{name}_inputs.npz"),
-                     "outputs": str(work / f"{name}_outputs.npz"), "calls": CALLS})
-    (work / "plan.json").write_text(json.dumps(plan))
-    (work / "load.py").write_text(LOADER)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    run = subprocess.run([sys.executable, str(work / "load.py"), str(work / "plan.json"), ROOT], cwd=work, env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    outputs = {}
-    for name in CONFIGS:
-        with np.load(work / f"{name}_outputs.npz") as f:
-            outputs[name] = dict(f)
+        jobs.append({"export_dir": export_dir, "inputs": inputs[name], "calls": CALLS})
+    outputs = {name: result["outputs"] for name, result in zip(CONFIGS, reload(jobs))}
     return {name: (models[name], inputs[name], outputs[name]) for name in CONFIGS}
 
 
@@ -278,15 +222,16 @@ def test_export_refuses_to_overwrite_and_failures_leave_the_old_export(tmp_path)
 
 
 # --- python -m export -------------------------------------------------------------------------------------------------
-@pytest.fixture
-def trained(tmp_path, tiny_npz):
-    """A model_dir trained for one short epoch on tiny data, with an evaluation.json."""
-    model_dir = str(tmp_path / "run")
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, session_npz):
+    """A model_dir trained for one short epoch on tiny data, with an evaluation.json (the tests only read it)."""
+    tiny_npz = session_npz
+    model_dir = str(tmp_path_factory.mktemp("trained") / "run")
     data = data_lib.load(f"npz:{tiny_npz}")
-    model_config = ModelConfig(input_shape=data.shape, architecture="mlp", hidden_units=(16,), latent_dim=3)
+    model_config = make_config(input_shape=data.shape, architecture="mlp", hidden_units=(16,), latent_dim=3)
     train_config = TrainConfig(dataset=f"npz:{tiny_npz}", batch_size=32, epochs=1, steps_per_execution=1,
                                jit_compile=False)
-    training.train(model_config, train_config, data, model_dir, verbose=0, validate=False)
+    families.train(model_config, train_config, data, model_dir, verbose=0, validate=False)
     with open(os.path.join(model_dir, "evaluation.json"), "w") as f:
         json.dump({"nll": 42.5}, f)
     return model_dir, data
@@ -303,7 +248,7 @@ def test_export_app_end_to_end(trained, tmp_path, capsys):
     assert record["evaluation"] == {"nll": 42.5}
     assert record["config"]["input_shape"] == [8, 8, 1]
 
-    model = training.restore(model_dir)
+    model = families.restore(model_dir)
     x = (data.x_test[:BATCH] > 127).astype(np.float32)  # binary images [B, 8, 8, 1]
     loaded = tf.saved_model.load(export_dir)
     assert_close(loaded.signatures["reconstruct"](images=x)["images"], model(x))

@@ -29,9 +29,10 @@ def test_config_files_of_release_0_1_0_still_load(name):
         record = json.load(f)
     section, train = families.config_from_record(record)
     assert type(section) is SECTIONS[name] and section.model == name
-    for field in dataclasses.fields(section):  # every field of the section keeps its stored value
-        stored = record["model"][field.name]
+    for field in dataclasses.fields(section):  # every stored field keeps its value; newer fields take their default
+        stored = record["model"].get(field.name, field.default)
         assert getattr(section, field.name) == (tuple(stored) if isinstance(stored, list) else stored), field.name
+    assert section.precision == "float32"  # added after 0.1.0, whose runs were all float32
     assert train == TrainConfig(**record["train"])
     assert len(dataclasses.fields(section)) < len(record["model"])  # the other families' fields are dropped
 

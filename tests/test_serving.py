@@ -1,8 +1,8 @@
 """The export matrix and the serving examples of BUILD.md.
 
 Every family of FAMILIES is exported from a tiny model (its weights moved off their initial values by a seeded amount;
-an export does not care whether the model was trained). ONE fresh process that cannot import tfvae, Keras or TFP
-loads every export and
+an export does not care whether the model was trained). A fresh process that cannot import tfvae, Keras or TFP
+(tests/conftest.py's reload) loads every export and
 - calls every signature by name; a signature with a `seed` input also once more with the same seed and once with
   another;
 - answers every request body of BUILD.md (a ```json block right after a `<!-- request: FAMILY SIGNATURE -->` line)
@@ -21,9 +21,6 @@ A new family adds one entry to FAMILIES and its request bodies to BUILD.md.
 import dataclasses
 import json
 import os
-import shutil
-import subprocess
-import sys
 from typing import Callable
 
 import keras
@@ -31,12 +28,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import export
+from tfvae import serving as export
 import serving_rest
 import tfvae
-from tfvae.config import ModelConfig
-from tfvae.models import make_model
-from tfvae.models.pixelcnn_prior import CodePrior, PriorConfig, VQVAEWithPrior
+from tfvae.families import make_config
+from tfvae.families import make_model
+from tfvae.config import PriorConfig
+from tfvae.models.pixelcnn_prior import CodePrior, VQVAEWithPrior
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD_MD = os.path.join(ROOT, "BUILD.md")
@@ -54,12 +52,12 @@ def perturbed(model, rng, scale=0.3):
 
 
 def model_family(**config):
-    """make() of a family exported by export.export_model from ModelConfig(**config)."""
-    return lambda rng, work: perturbed(make_model(ModelConfig(**config)), rng)
+    """make() of a family exported by export.export_model from make_config(**config)."""
+    return lambda rng, work: perturbed(make_model(make_config(**config)), rng)
 
 
 def vqvae_with_prior(rng, work):
-    config = ModelConfig(model="vqvae", input_shape=(6, 4, 1), hidden_units=(3,), num_codes=5, code_dim=2,
+    config = make_config(model="vqvae", input_shape=(6, 4, 1), hidden_units=(3,), num_codes=5, code_dim=2,
                          likelihood="gaussian")
     vqvae = perturbed(make_model(config), rng)
     return VQVAEWithPrior(vqvae, perturbed(CodePrior(PriorConfig(pixelcnn_layers=2, pixelcnn_filters=4), config), rng))
@@ -124,51 +122,6 @@ ALL_REQUESTS = serving_rest.build_md_requests(BUILD_MD)
 # The denoiser's (TF Serving model "denoise") are served by tests/test_denoise.py.
 REQUESTS = [request for request in ALL_REQUESTS if request[0] in FAMILIES]
 
-LOADER = r'''
-import sys
-# From here on `import tfvae` raises: the exports must stand on their own. Serving needs no Keras or TFP either.
-BLOCKED = ("tfvae", "keras", "tensorflow_probability")
-for name in BLOCKED:
-    sys.modules[name] = None
-
-import json
-import os
-
-import numpy as np
-import tensorflow as tf
-
-import serving_rest  # copied next to this script: NumPy and TensorFlow only
-
-root = sys.argv[2]
-if any(os.path.commonpath([root, os.path.abspath(p or os.getcwd())]) == root and "site-packages" not in p
-       for p in sys.path):
-    sys.exit(f"the repository {root} is on sys.path: {sys.path}")
-
-with open(sys.argv[1]) as f:
-    plan = json.load(f)
-for job in plan:
-    loaded = tf.saved_model.load(job["export_dir"])
-    inputs = np.load(job["inputs"])
-    outputs = {"signature_names": np.array(sorted(loaded.signatures))}
-    for key, (name, arguments) in job["calls"].items():
-        kwargs = {arg: tf.constant(inputs[source]) for arg, source in arguments.items()}
-        for output, value in loaded.signatures[name](**kwargs).items():
-            outputs[f"{key}.{output}"] = value.numpy()
-    np.savez(job["outputs"], **outputs)
-    responses = []
-    for body in job["requests"]:
-        try:
-            responses.append(serving_rest.predict(loaded, body))
-        except (serving_rest.RequestError, tf.errors.InvalidArgumentError) as e:  # TF Serving: an error answer
-            responses.append({"error": str(e)[:2000]})
-    with open(job["responses"], "w") as f:
-        json.dump(responses, f)
-imported = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED and sys.modules[m] is not None)
-if imported:
-    sys.exit(f"loading imported {imported}")
-'''
-
-
 def call_plan(obj, family, rng):
     """(inputs {key: array}, calls {key: (signature, {argument: input key})}) with one call of every signature, and
     for a signature with a seed two more: `NAME~again` (the same seed) and `NAME~other` (seed + 1)."""
@@ -196,40 +149,25 @@ def run_in_process(obj, family, signature, kwargs):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, reload):
     """family -> (object, its export dir, inputs, calls, outputs of the reloaded export, BUILD.md requests and the
     responses of the reloaded export)."""
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     work = tmp_path_factory.mktemp("served")
-    assert os.path.commonpath([ROOT, str(work)]) != ROOT
-    plan, built = [], {}
+    jobs, built = [], {}
     for name, family in FAMILIES.items():
         folder = work / name
         folder.mkdir()
         obj = family.make(rng, folder)
         export_dir = family.write(obj, str(folder / "1"))
         inputs, calls = call_plan(obj, family, rng)
-        np.savez(folder / "inputs.npz", **inputs)
         requests = [body for f, _, body in REQUESTS if f == name]
-        plan.append({"export_dir": export_dir, "inputs": str(folder / "inputs.npz"), "calls": calls,
-                     "outputs": str(folder / "outputs.npz"), "requests": requests,
-                     "responses": str(folder / "responses.json")})
+        jobs.append({"export_dir": export_dir, "inputs": inputs, "calls": calls, "requests": requests})
         built[name] = (obj, export_dir, inputs, calls, requests)
-    (work / "plan.json").write_text(json.dumps(plan))
-    (work / "load.py").write_text(LOADER)
-    shutil.copy(serving_rest.__file__, work / "serving_rest.py")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    run = subprocess.run([sys.executable, str(work / "load.py"), str(work / "plan.json"), ROOT], cwd=work, env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
     result = {}
-    for name, (obj, export_dir, inputs, calls, requests) in built.items():
-        with np.load(work / name / "outputs.npz") as f:
-            outputs = dict(f)
-        responses = json.loads((work / name / "responses.json").read_text())
-        result[name] = (obj, export_dir, inputs, calls, outputs, requests, responses)
+    for (name, (obj, export_dir, inputs, calls, requests)), reloaded in zip(built.items(), reload(jobs)):
+        result[name] = (obj, export_dir, inputs, calls, reloaded["outputs"], requests, reloaded["responses"])
     return result
 
 

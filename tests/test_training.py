@@ -1,5 +1,6 @@
 """Training: resume after a kill, the non-finite guard, and model_dir checks."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -14,6 +15,8 @@ from tfvae import families, runs, training
 from tfvae.config import ConfigError, TrainConfig
 from tfvae.families import make_config
 from tfvae.data import load
+
+from app_runs import write_tiny_npz
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,12 +41,13 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_npz):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_killed_app_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, tiny_npz):
-    """Real kills of `python -m apps.train` mid-run, each followed by the same command again: SIGTERM (preemption),
-    then SIGKILL (a crash) of the resumed run, then a run to the end. Each restart resumes at the last checkpoint,
-    and the end has the step count and weights of one uninterrupted run with the same seed (a kill may land while a
-    checkpoint is being written; the restart must still find a complete one)."""
-    model_dir = str(tmp_path / "run")
+def kill_and_resume(work, background):
+    """(A background job: its subprocesses run while other tests do.) Real kills of `python -m apps.train` mid-run,
+    each followed by the same command again: SIGTERM (preemption), then SIGKILL (a crash) of the resumed run, then a
+    run to the end. Each restart must resume at the last checkpoint. Returns (the npz, the model_dir, the number of
+    epochs of the last run)."""
+    tiny_npz = write_tiny_npz(work / "tiny.npz")
+    model_dir = str(work / "run")
     command = [sys.executable, "-m", "apps.train", f"--dataset=npz:{tiny_npz}", f"--model_dir={model_dir}",
                "--architecture=mlp", "--hidden_units=8", "--latent_dim=2", "--batch_size=8", "--export=false",
                "--jit_compile=false"]
@@ -56,7 +60,7 @@ def test_killed_app_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, tin
 
     def run_and_kill(kill, start_step):
         """Runs the command (for 400 epochs) until two more epochs are saved, then kills it; the step it left."""
-        log = tmp_path / f"log-{start_step}.txt"  # a file, not a pipe that nobody reads while it runs
+        log = work / f"log-{start_step}.txt"  # a file, not a pipe that nobody reads while it runs
         with open(log, "w") as stdout:
             process = subprocess.Popen([*command, "--epochs=400"], cwd=ROOT, env=env, stdout=stdout,
                                        stderr=subprocess.DEVNULL)
@@ -79,6 +83,21 @@ def test_killed_app_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, tin
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Resuming from" in result.stdout and f"(step {killed_at})" in result.stdout
     assert latest_step() == 8 * epochs
+    return tiny_npz, model_dir, epochs
+
+
+BACKGROUND = {"killed_run": kill_and_resume}  # started with the session (tests/conftest.py)
+
+
+@pytest.fixture
+def killed_run(background):
+    return background.get(kill_and_resume).result()
+
+
+def test_killed_app_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, killed_run):
+    """kill_and_resume's run ends with the step count and weights of one uninterrupted run with the same seed (a
+    kill may land while a checkpoint is being written; the restart must still find a complete one)."""
+    tiny_npz, model_dir, epochs = killed_run
     data = load(f"npz:{tiny_npz}")  # the uninterrupted run of the same flags, in this process
     straight = families.train(make_config(input_shape=data.shape, architecture="mlp", hidden_units=(8,), latent_dim=2),
                               TrainConfig(dataset=f"npz:{tiny_npz}", batch_size=8, epochs=epochs, jit_compile=False),
@@ -109,7 +128,8 @@ def test_non_finite_loss_stops_with_step_and_last_checkpoint(tmp_path, tiny_npz,
 
 def test_model_dir_of_another_model_is_refused(tmp_path, tiny_npz):
     data, model_config, config = configs(tiny_npz, epochs=1)
-    config.jit_compile = False  # what is refused does not depend on XLA, whose compilation outlasts the epoch
+    config = dataclasses.replace(config, jit_compile=False)  # what is refused does not depend on XLA, which outlasts
+    # the epoch on CPUs
     families.train(model_config, config, data, str(tmp_path / "m"), verbose=0, validate=False)
     _, other, _ = configs(tiny_npz, epochs=1, beta=2.0)
     with pytest.raises(ConfigError, match="holds another model.*beta"):

@@ -1,29 +1,24 @@
 """Tests of the VQ-VAE: the quantizer's gradients and codebook updates against their formulas, the PixelCNN's
 causality, the prior, and the export (reloaded in a fresh process without tfvae)."""
 
-import json
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import export
-from test_export import LOADER  # the fresh-process loader of tests/test_export.py
-from tfvae.config import ConfigError, ModelConfig
-from tfvae.models.pixelcnn_prior import CodePrior, PriorConfig, VQVAEWithPrior
+from tfvae import families, serving as export
+from tfvae.config import ConfigError
+from tfvae.families import make_config
+from tfvae.config import PriorConfig
+from tfvae.models.pixelcnn_prior import CodePrior, VQVAEWithPrior
 from tfvae.models.vqvae import VQVAE
 from tfvae.nets.pixelcnn import GatedPixelCNN
 from tfvae.nets.quantizer import VectorQuantizer, perplexity
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def small_config(**overrides):
-    return ModelConfig(**{**dict(model="vqvae", input_shape=(12, 10, 1), hidden_units=(4, 6), num_codes=5,
+    return make_config(**{**dict(model="vqvae", input_shape=(12, 10, 1), hidden_units=(4, 6), num_codes=5,
                                  code_dim=3, likelihood="gaussian"), **overrides})
 
 
@@ -168,7 +163,7 @@ def test_bad_configs_are_named():
         PriorConfig(class_conditional=True, num_classes=0)
 
 
-def test_export_reloads_without_tfvae_and_samples_reproducibly(tmp_path):
+def test_export_reloads_without_tfvae_and_samples_reproducibly(tmp_path, reload):
     rng = np.random.default_rng(5)
     config = small_config(levels=2)
     vqvae = VQVAE(config)
@@ -181,22 +176,15 @@ def test_export_reloads_without_tfvae_and_samples_reproducibly(tmp_path):
     export_dir = export.export_model(model, str(tmp_path / "vq" / "1"))
     x = rng.uniform(size=(3, 12, 10, 1)).astype(np.float32)
     codes = vqvae.indices(x)
-    np.savez(tmp_path / "inputs.npz", x=x, top=codes[0].numpy(), codes=codes[1].numpy(), count=np.int32(4),
-             seed_a=np.int64(7), seed_b=np.int64(8))
+    inputs = dict(x=x, top=codes[0].numpy(), codes=codes[1].numpy(), count=np.int32(4), seed_a=np.int64(7),
+                  seed_b=np.int64(8))
     calls = {"reconstruct": ("reconstruct", {"images": "x"}), "encode": ("encode", {"images": "x"}),
              "decode": ("decode", {"top_codes": "top", "codes": "codes"}), "rate": ("rate", {"images": "x"}),
              "sample_a": ("sample", {"count": "count", "seed": "seed_a"}),
              "sample_a_again": ("sample", {"count": "count", "seed": "seed_a"}),
              "sample_b": ("sample", {"count": "count", "seed": "seed_b"})}
-    plan = [{"export_dir": export_dir, "inputs": str(tmp_path / "inputs.npz"), "outputs": str(tmp_path / "out.npz"),
-             "calls": calls}]
-    (tmp_path / "plan.json").write_text(json.dumps(plan))
-    (tmp_path / "load.py").write_text(LOADER)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    run = subprocess.run([sys.executable, str(tmp_path / "load.py"), str(tmp_path / "plan.json"), ROOT],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = dict(np.load(tmp_path / "out.npz"))
+    (result,) = reload([{"export_dir": export_dir, "inputs": inputs, "calls": calls}])
+    out = result["outputs"]
     assert sorted(out["signature_names"]) == ["decode", "encode", "rate", "reconstruct", "sample", "serving_default"]
     np.testing.assert_array_equal(out["encode.top_codes"], codes[0])
     np.testing.assert_array_equal(out["encode.codes"], codes[1])
@@ -239,13 +227,13 @@ def test_one_and_two_replicas_train_the_same_codebooks(tmp_path, tiny_npz):
     from tfvae.data import load  # pylint: disable=g-import-not-at-top
 
     data = load(f"npz:{tiny_npz}")
-    config = ModelConfig(model="vqvae", input_shape=data.shape, hidden_units=(2, 3), num_codes=5, code_dim=3,
+    config = make_config(model="vqvae", input_shape=data.shape, hidden_units=(2, 3), num_codes=5, code_dim=3,
                          levels=2, restart_threshold=0.5, likelihood="gaussian")
     train_config = TrainConfig(batch_size=16, epochs=1, learning_rate=3e-3, jit_compile=False,
                                steps_per_execution=2)
     weights = {}
     for name in ("default", "mirrored"):
-        model = training.train(config, train_config, data, str(tmp_path / name),
+        model = families.train(config, train_config, data, str(tmp_path / name),
                                strategy=distribute.make_strategy(name), verbose=0, validate=False)
         weights[name] = [(w.path, w.numpy()) for w in model.weights]
     for (path, one), (_, two) in zip(weights["default"], weights["mirrored"]):

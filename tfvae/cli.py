@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from absl import flags
+from absl import app, flags
 from absl import logging as absl_logging
 
 from tfvae.config import ConfigError
@@ -128,6 +128,20 @@ def check_output_path(flag, path):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ConfigError(f"--{flag}={path}: the folder {folder} does not exist")
+
+
+HELP_FLAGS = ("--help", "-help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml")
+
+
+def run(main):
+    """app.run(main), with --help (and its kin) exiting 0 after printing the help: absl exits 1 there, and a
+    user's shell (or a script's `set -e`) would take the help as a failure."""
+    try:
+        app.run(main)
+    except SystemExit as e:
+        if e.code == 1 and any(arg.split("=")[0] in HELP_FLAGS for arg in sys.argv[1:]):
+            sys.exit(0)
+        raise
 
 
 def reports_errors(main):

@@ -16,11 +16,15 @@ twice, once by each of TensorFlow's two shared libraries):
    the first of them
        I... cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU instructions ...
        To enable the following instructions: AVX2 AVX512F ... in other operations, rebuild TensorFlow ...
-   ERROR lines still print (e.g. `cuda_platform.cc:52] failed call to cuInit` where a CUDA library is installed but
-   no GPU answers: it comes when the devices are first used, and on a GPU machine it is a real diagnostic).
+   ERROR lines still print, with one exception (measure 4).
    The lines of measure 1 are INFO lines and absl's banner for them, which the level means to hide but cannot
    reach: with TF_CPP_MIN_LOG_LEVEL=0 (all logs asked for) measure 1 is skipped.
-3. A warnings filter for Keras's "`shuffle=True` was passed, but will be ignored since the data `x` was provided
+4. The GPUs are listed inside the same filter, right after the import, which is when CUDA is first initialized:
+       E... cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR
+   is dropped when no GPU was found (a CPU machine with TensorFlow's CUDA libraries but no driver or device: the
+   line says only that). Where a GPU is found it never prints; any other line of the listing is kept. Listing the
+   physical devices does not initialize the logical ones, so tfvae.distribute.split_cpu still works afterwards.
+5. A warnings filter for Keras's "`shuffle=True` was passed, but will be ignored since the data `x` was provided
    as a tf.data.Dataset" (Model.fit on a dataset with the default shuffle=True; the library's own fits pass
    shuffle=False, the filter covers the rest).
 """
@@ -38,12 +42,14 @@ STARTUP_LINES = (  # substrings of the lines measure 1 removes
     "cpu_feature_guard.cc:",  # with TF_CPP_MIN_LOG_LEVEL below 2 it comes this early, with the next line
     "To enable the following instructions:",
 )
+NO_GPU_LINES = ("failed call to cuInit",)  # measure 4: dropped only when no GPU is found
 SHUFFLE_WARNING = r"`shuffle=True` was passed, but will be ignored"
 
 
-def is_startup_line(line):
-    """Whether a line of stderr is one of TensorFlow's start-up lines (STARTUP_LINES)."""
-    return any(part in line for part in STARTUP_LINES)
+def is_startup_line(line, gpus_found=True):
+    """Whether a line of stderr is one of TensorFlow's start-up lines (STARTUP_LINES; with no GPU found, also
+    NO_GPU_LINES)."""
+    return any(part in line for part in STARTUP_LINES + (() if gpus_found else NO_GPU_LINES))
 
 
 def quiet_startup():
@@ -53,14 +59,18 @@ def quiet_startup():
     level = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if level == "0" or "tensorflow" in sys.modules:
         return
-    with filtered_stderr():
-        import tensorflow  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+    found = {}
+    with filtered_stderr(found):
+        import tensorflow  # pylint: disable=g-import-not-at-top
+
+        found["gpus"] = bool(tensorflow.config.list_physical_devices("GPU"))
 
 
 @contextlib.contextmanager
-def filtered_stderr():
+def filtered_stderr(found=None):
     """A context in which file descriptor 2 (C++ and Python writes alike) goes to a temporary file; on exit it is
-    restored and the file's lines, less the start-up lines, are written to stderr (other messages still show)."""
+    restored and the file's lines, less the start-up lines, are written to stderr (other messages still show).
+    found: a dict whose "gpus" entry, set inside the context, says whether a GPU was found (default: yes)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as file:
@@ -73,7 +83,7 @@ def filtered_stderr():
             os.close(saved)
             file.seek(0)
             kept = [line for line in file.read().decode(errors="replace").splitlines(keepends=True)
-                    if not is_startup_line(line)]
+                    if not is_startup_line(line, (found or {}).get("gpus", True))]
             sys.stderr.write("".join(kept))
             sys.stderr.flush()
 
