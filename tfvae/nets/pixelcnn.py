@@ -57,8 +57,10 @@ class MaskedConv2D(keras.layers.Layer):
         self.bias = self.add_weight(shape=(self.filters,), name="bias", initializer="zeros")
 
     def call(self, x):
-        kernel = self.kernel * self.mask[:, :, None, None]
-        return tf.nn.conv2d(x, kernel, strides=1, padding="SAME") + self.bias
+        # Under a mixed policy (tfvae/precision.py) x is bfloat16 or float16 and the weights float32: a Keras variable
+        # times a NumPy array stays float32, so both are cast to the compute dtype explicitly.
+        kernel = tf.cast(self.kernel * self.mask[:, :, None, None], self.compute_dtype)
+        return tf.nn.conv2d(x, kernel, strides=1, padding="SAME") + tf.cast(self.bias, self.compute_dtype)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "mask": self.mask.tolist()}

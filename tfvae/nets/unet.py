@@ -75,7 +75,7 @@ class UNet(keras.layers.Layer):
             h = block(h)
         h = h + self.context(self.act(tf.reduce_mean(h, axis=[1, 2], keepdims=True)))  # global context, broadcast
         for conv, skip in zip(self.up, reversed(skips[:-1])):
-            h = tf.image.resize(h, tf.shape(skip)[1:3], method="bilinear")
+            h = tf.cast(tf.image.resize(h, tf.shape(skip)[1:3], method="bilinear"), skip.dtype)  # resize gives float32
             h = conv(self.act(tf.concat([h, skip], axis=-1)))
         return self.out(self.act(h))[:, :height, :width]  # [B, H, W, out_channels]
 

@@ -26,9 +26,9 @@ class TrainingError(RuntimeError):
 class Checkpointing(keras.callbacks.Callback):
     """Saves a checkpoint at every epoch end (with a manager) and stops at the first non-finite logged value."""
 
-    def __init__(self, manager, optimizer):
+    def __init__(self, manager, optimizer, steps_per_epoch):
         super().__init__()
-        self.manager, self.optimizer = manager, optimizer
+        self.manager, self.optimizer, self.steps_per_epoch = manager, optimizer, steps_per_epoch
         self.failure = None
 
     def on_train_batch_end(self, batch, logs=None):
@@ -41,7 +41,9 @@ class Checkpointing(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.failure is None and self.manager is not None:
-            self.manager.save(checkpoint_number=step_of(self.optimizer))
+            # Numbered by the steps run, which `fit` resumes from: optimizer.iterations does not count the steps a
+            # LossScaleOptimizer skips (mixed_float16), so it can lag behind.
+            self.manager.save(checkpoint_number=(epoch + 1) * self.steps_per_epoch)
 
 
 def steps_per_execution(steps_per_epoch, requested):
@@ -88,7 +90,7 @@ def fit(make, datasets, *, epochs, steps_per_epoch, run_dir=None, seed=0, strate
         run_dir = runs.worker_dir(run_dir, worker)
     model, optimizer = compiled(make, seed, strategy, steps_per_epoch, learning_rate, jit_compile, per_execution,
                                 precision)
-    manager = None
+    manager, initial_epoch = None, 0
     if run_dir is not None:
         checkpoint = make_checkpoint(model, optimizer)
         manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, runs.CHECKPOINT_DIR),
@@ -96,12 +98,12 @@ def fit(make, datasets, *, epochs, steps_per_epoch, run_dir=None, seed=0, strate
         if manager.latest_checkpoint:
             checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
             if verbose:
-                print(f"Resuming from {manager.latest_checkpoint} (step {step_of(optimizer)})")
-    initial_epoch = step_of(optimizer) // steps_per_epoch
+                print(f"Resuming from {manager.latest_checkpoint} (step {runs.checkpoint_step(run_dir)})")
+            initial_epoch = runs.checkpoint_step(run_dir) // steps_per_epoch
     if initial_epoch >= epochs:
         return model
     train_ds, validation_ds = datasets(initial_epoch * steps_per_epoch)
-    guard = Checkpointing(manager, optimizer)
+    guard = Checkpointing(manager, optimizer, steps_per_epoch)
     logs = [keras.callbacks.TensorBoard(os.path.join(run_dir, runs.LOG_DIR))] if run_dir is not None else []
     callbacks = [guard, *logs, *callbacks]
     # shuffle=False: the batches are already a function of (seed, step) (tfvae/data/pipeline.py: step_batches).

@@ -1,0 +1,454 @@
+"""Benchmark: mixed precision on the CPU (issue 14): training throughput and test metrics in float32 and
+mixed_bfloat16, whether the input pipeline keeps up, and where the step's time goes.
+
+    nice python benchmarks/precision.py              # everything (about 25 minutes on 2 shared CPU cores)
+    python benchmarks/precision.py --models=vae --vae_epochs=2 --xla_epochs=2 --num_samples=5 \
+        --sections=models,pipeline --rounds=1 --output=/tmp/precision.json          # a quick check that it runs
+
+Section `models`: each model trains for the same number of steps from the same seed in every precision, through
+`tfvae.families.train` (the denoiser through `tfvae.training.fit` with `deep_prior.fit_denoiser`'s model, data and
+schedule, in epochs of --denoiser_steps_per_epoch steps so the compiling one can be left out), with --jit_compile=auto
+(tfvae/distribute.py: use_jit; on a CPU XLA for float32 only). Throughput: training images (patches for the
+denoiser) per epoch over the median epoch time from epoch 2 on (compilation excluded; benchmarks/common.py), the mean
+beside it. Then on held-out data:
+- `vae`, the default conv VAE of apps.train (dynamic binarization, batch 128): test NLL by --num_samples importance
+  samples on all 2,000 test images (tfvae/evaluation.py); also trained for --xla_epochs (throughput only) in
+  float32 without XLA and mixed_bfloat16 with XLA, the cases use_jit decides;
+- `vqvae`, `--model=vqvae --likelihood=gaussian --pixels=continuous` (batch 128): squared error per test image and the
+  codes' bits under the uniform prior (49 log2 K) and their perplexity (tfvae/rate_distortion.py: vqvae_point);
+- `colorize`, 64x64 crops, batch 16: PSNR, ab RMSE and AuC of the expected colouring of the 6 whole held-out images
+  (tfvae/colorization/evaluation.py: method_metrics);
+- `denoiser`, the DenoiserPrior MLP 512-512-512 on DC-removed 8x8 patches of train400 (batch 1024): the held-out
+  denoising loss and the MSE of D(y, s) against the clean patch at s = 15, 25, 50 / 255, on patches of the images held
+  out of training (every 10th, sorted by path).
+
+Section `pipeline` (the conv VAE, interleaved so that the shared machine's load falls on every case alike): seconds
+per training step with the real pipeline (`FAMILY.datasets`, as families.train builds it) and with one in-memory
+batch repeated (`tf.data.Dataset.from_tensors(batch).repeat()`), in float32 and mixed_bfloat16, at batch 128 and at
+--large_batch (real pipeline only). Each case runs the model's compiled multi-step train function (what model.fit
+calls, 31 or 15 steps a call) on one long-lived iterator: --rounds timed calls per case after one untimed.
+
+Section `profile` (the conv VAE, without XLA so every TF op is visible): TensorFlow's profiler over one call of the
+train function at batch 128 and --large_batch, float32 and mixed_bfloat16: CPU time per step (self time summed over
+threads, idle excluded) by op category (convolutions and matrix products, activations, casts, the rest) and by layer.
+mixed_float16 is timed here too, for --float16_steps steps at batch 128 (its steps take tens of seconds on a CPU, so it
+is not trained in section `models`).
+
+Writes --output (JSON: the machine, every run's epoch times and metrics) and prints Markdown tables.
+"""
+
+import collections
+import glob
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+from benchmarks import common  # noqa: E402
+from tfvae import data as data_lib  # noqa: E402
+from tfvae import distribute, evaluation, families, rate_distortion, training  # noqa: E402
+from tfvae.colorization import colour  # noqa: E402
+from tfvae.colorization import data as colour_data  # noqa: E402
+from tfvae.colorization import evaluation as colour_evaluation  # noqa: E402
+from tfvae.config import TrainConfig  # noqa: E402
+from tfvae.restoration import deep_prior, patch_data  # noqa: E402
+
+SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
+MODELS = ("vae", "vqvae", "colorize", "denoiser")
+SECTIONS = ("models", "pipeline", "profile")
+flags.DEFINE_list("models", list(MODELS), f"section models: which of {MODELS}")
+flags.DEFINE_list("sections", list(SECTIONS), f"which of {SECTIONS}")
+flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "precisions every model is trained in")
+flags.DEFINE_integer("vae_epochs", 5, "vae: epochs of 62 steps")
+flags.DEFINE_integer("xla_epochs", 3, "vae: epochs of the float32-without-XLA and bfloat16-with-XLA runs")
+flags.DEFINE_integer("num_samples", 100, "vae: importance samples per test image for the NLL")
+flags.DEFINE_integer("vqvae_epochs", 3, "vqvae: epochs of 62 steps")
+flags.DEFINE_integer("colorize_epochs", 4, "colorize: epochs of 28 steps (8 crops of each of 57 training images)")
+flags.DEFINE_integer("denoiser_steps", 600, "denoiser: training steps")
+flags.DEFINE_integer("denoiser_steps_per_epoch", 100, "denoiser: steps per timed epoch")
+flags.DEFINE_integer("denoiser_patches", 200_000, "denoiser: training patches drawn from the training images")
+flags.DEFINE_integer("rounds", 3, "pipeline: timed train-function calls per case")
+flags.DEFINE_integer("large_batch", 512, "pipeline, profile: the second batch size of the conv VAE")
+flags.DEFINE_integer("float16_steps", 1, "profile: steps of mixed_float16 timed (after one untimed; 0: none)")
+flags.DEFINE_string("output", os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "precision.json"),
+                    "JSON results")
+FLAGS = flags.FLAGS
+
+CPU_FLAGS = ("avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
+HELD_OUT_SIGMAS = (15, 25, 50)  # denoiser: noise levels of the held-out MSE, on the 0..255 scale
+
+
+def machine():
+    """The platform, cores, CPU model and its mixed-precision flags (/proc/cpuinfo), TF and Keras versions."""
+    model, present = platform.processor() or platform.machine(), set()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and model in ("", platform.machine()):
+                    model = line.split(":", 1)[1].strip()
+                if line.startswith("flags"):
+                    present |= set(line.split(":", 1)[1].split())
+    return {"description": common.machine(), "platform": platform.platform(), "cpu": model, "cores": os.cpu_count(),
+            "cpu_flags": {f: f in present for f in CPU_FLAGS}, "tensorflow": tf.__version__,
+            "keras": keras.__version__, "gpus": len(tf.config.list_physical_devices("GPU")),
+            "shared": "2 cores shared with other jobs (load averages per run in the JSON)"}
+
+
+def steady(times, per_epoch):
+    """(images/s over the median epoch from epoch 2 on, over their mean)."""
+    rest = sorted(times[1:] or times)
+    return per_epoch / rest[len(rest) // 2], per_epoch * len(rest) / sum(rest)
+
+
+def train(config, train_config, data):
+    """families.train into a temporary model_dir, timed per epoch; (model, timing dict)."""
+    timer = common.EpochTimer()
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as model_dir:
+        start = time.perf_counter()
+        model = families.train(config, train_config, data, model_dir, verbose=0, validate=False, callbacks=[timer])
+        wall = time.perf_counter() - start
+    family = families.of(config)
+    per_epoch_steps = data_lib.steps_per_epoch(family.examples_per_epoch(data), train_config.batch_size)
+    median, mean = steady(timer.times, per_epoch_steps * train_config.batch_size)
+    return model, {"precision": config.precision, "batch_size": train_config.batch_size,
+                   "steps": per_epoch_steps * train_config.epochs, "epochs": train_config.epochs,
+                   "jit_compile": train_config.jit_compile,
+                   "xla": distribute.use_jit(train_config.jit_compile, tf.distribute.get_strategy(), config.precision),
+                   "images_per_s": median, "images_per_s_mean": mean, "epoch_s": timer.times, "train_wall_s": wall,
+                   "load_before": load, "load_after": os.getloadavg()[0]}
+
+
+def run_vae(data):
+    cases = [(p, "auto", FLAGS.vae_epochs, True) for p in FLAGS.precisions]
+    if FLAGS.xla_epochs:
+        cases += [("float32", "off", FLAGS.xla_epochs, False), ("mixed_bfloat16", "on", FLAGS.xla_epochs, False)]
+    rows = []
+    for precision, jit, epochs, evaluate in cases:
+        config = families.make_config(input_shape=(28, 28, 1), precision=precision)  # apps.train's default model
+        model, row = train(config, TrainConfig(batch_size=128, epochs=epochs, jit_compile=jit), data)
+        if evaluate:
+            start = time.perf_counter()
+            test = families.of(config).test_batches(data, config, 100)
+            result = evaluation.evaluate(model, test, FLAGS.num_samples, config.seed)
+            row.update(metric={k: result[k] for k in ("nll", "bits_per_dim", "elbo", "rate", "distortion",
+                                                      "active_units", "num_images", "num_samples")},
+                       eval_wall_s=time.perf_counter() - start)
+        rows.append({"model": "vae", **row})
+        report(rows[-1])
+    return rows
+
+
+def run_vqvae(data):
+    rows = []
+    for precision in FLAGS.precisions:
+        config = families.make_config(model="vqvae", input_shape=(28, 28, 1), likelihood="gaussian",
+                                      pixels="continuous", precision=precision)
+        model, row = train(config, TrainConfig(batch_size=128, epochs=FLAGS.vqvae_epochs), data)
+        test = data_lib.eval_dataset(data_lib.prepare(data.x_test, config.pixels, config.seed, False), 200,
+                                     config.pixels, config.seed, labels=data.y_test)
+        point = rate_distortion.vqvae_point(model, test)
+        row["metric"] = {"mse_per_image": point["mse_per_image"], "mse_per_pixel": point["mse_per_pixel"],
+                         "rate_uniform_bits": point["rate_uniform_bits"], "perplexity": point["perplexity"][0],
+                         "codes_used": point["codes_used"][0], "num_images": point["num_images"]}
+        rows.append({"model": "vqvae", **row})
+        report(rows[-1])
+    return rows
+
+
+def run_colorize():
+    data = colour_data.load(f"folder:{os.path.join(SHARED, 'color')}", 64)
+    rows = []
+    for precision in FLAGS.precisions:
+        config = families.make_config(model="colorize", precision=precision)
+        model, row = train(config, TrainConfig(batch_size=16, epochs=FLAGS.colorize_epochs), data)
+        colorize = lambda grey: colour.to_uint8(model.colorize(grey)).numpy()  # noqa: E731
+        metrics = colour_evaluation.method_metrics(colorize, data.x_test)
+        row["metric"] = {"psnr": metrics["psnr"], "ab_rmse": metrics["ab_rmse"], "auc": metrics["auc"],
+                         "num_images": len(data.x_test)}
+        rows.append({"model": "colorize", **row})
+        report(rows[-1])
+    return rows
+
+
+def denoiser_patches():
+    """(training patches, held-out patches), DC-removed [N, 64], from train400 with every 10th image held out."""
+    images = patch_data.read_grey_images(os.path.join(SHARED, "denoise", "train400"))
+    held_out = images[9::10]
+    trained = [x for i, x in enumerate(images) if i % 10 != 9]
+    patches = [patch_data.sample_patches(group, count, 8, seed) for group, count, seed in
+               ((trained, FLAGS.denoiser_patches, 0), (held_out, 20_000, 1))]
+    return [p - p.mean(1, keepdims=True) for p in patches]
+
+
+def fit_denoiser(patches, precision, timer):
+    """deep_prior.fit_denoiser(patches, denoiser_steps, 1024, precision=precision)'s training, with epochs of
+    --denoiser_steps_per_epoch steps and `timer` as a callback (the batches and steps are the same: step_batches'
+    epochs do not depend on Keras's)."""
+    steps, batch_size, seed = FLAGS.denoiser_steps, 1024, 0
+    data_scale = float(np.sqrt(np.mean(patches ** 2)))
+    table = tf.constant(patches)
+
+    def datasets(start_step):
+        return data_lib.step_batches(len(patches), batch_size, seed, lambda step, index: tf.gather(table, index),
+                                     start_step), None
+
+    return training.fit(lambda: deep_prior.DenoiserPrior(patches.shape[1], (512, 512, 512), data_scale=data_scale,
+                                                         seed=seed, precision=precision),
+                        datasets, epochs=steps // FLAGS.denoiser_steps_per_epoch,
+                        steps_per_epoch=FLAGS.denoiser_steps_per_epoch, seed=seed,
+                        learning_rate=keras.optimizers.schedules.CosineDecay(1e-3, steps), jit_compile=True,
+                        per_execution=1, precision=precision, verbose=0, callbacks=[timer])
+
+
+def denoiser_metric(model, held_out):
+    """Held-out denoising loss (training's objective at fixed noise draws) and MSE of D(y, s) against x."""
+    x = tf.constant(held_out)
+    loss = np.mean([float(model.step_terms(x, tf.constant(10 ** 6 + i, tf.int64), False)["denoising_loss"])
+                    for i in range(5)])
+    eps = tf.random.stateless_normal(x.shape, seed=[1, 2])
+    metric = {"denoising_loss": float(loss), "num_patches": len(held_out)}
+    for sigma in HELD_OUT_SIGMAS:
+        s = sigma / 255.0
+        denoised = model.denoise_patches(x + s * eps, s)
+        metric[f"mse_sigma{sigma}"] = float(tf.reduce_mean(tf.square(denoised - x)))
+        metric[f"noisy_mse_sigma{sigma}"] = float(tf.reduce_mean(tf.square(s * eps)))
+    return metric
+
+
+def run_denoiser():
+    patches, held_out = denoiser_patches()
+    rows = []
+    for precision in FLAGS.precisions:
+        timer, load = common.EpochTimer(), os.getloadavg()[0]
+        start = time.perf_counter()
+        model = fit_denoiser(patches, precision, timer)
+        wall = time.perf_counter() - start
+        median, mean = steady(timer.times, FLAGS.denoiser_steps_per_epoch * 1024)
+        rows.append({"model": "denoiser", "precision": precision, "batch_size": 1024, "steps": FLAGS.denoiser_steps,
+                     "epochs": len(timer.times), "jit_compile": "auto",
+                     "xla": distribute.use_jit("auto", tf.distribute.get_strategy(), precision),
+                     "images_per_s": median, "images_per_s_mean": mean, "epoch_s": timer.times, "train_wall_s": wall,
+                     "load_before": load, "load_after": os.getloadavg()[0],
+                     "metric": denoiser_metric(model, held_out), "train_patches": len(patches)})
+        report(rows[-1])
+    return rows
+
+
+def report(row):
+    metric = ", ".join(f"{k} {v:.4g}" for k, v in row.get("metric", {}).items() if isinstance(v, float))
+    print(f"{row['model']} {row['precision']} (XLA {'on' if row['xla'] else 'off'}, batch {row['batch_size']}, "
+          f"{row['steps']} steps): {row['images_per_s']:,.0f} images/s (mean {row['images_per_s_mean']:,.0f}); "
+          f"{metric or 'timing only'}", flush=True)
+
+
+# --- the pipeline and the profile: the conv VAE's compiled train function, case by case ---------------------------
+
+def vae_case(data, precision, batch_size, jit_compile="auto", per_execution=32):
+    """(model with its train function made, real training batches, the first of them repeated)."""
+    config = families.make_config(input_shape=(28, 28, 1), precision=precision)
+    family = families.of(config)
+    train_config = TrainConfig(batch_size=batch_size, jit_compile=jit_compile)
+    per_epoch = data_lib.steps_per_epoch(len(data.x_train), batch_size)
+    model, _ = training.compiled(lambda: family.make_model(config), config.seed, tf.distribute.get_strategy(),
+                                 per_epoch, jit_compile=jit_compile, per_execution=per_execution,
+                                 precision=precision)
+    model.make_train_function()
+    real, _ = family.datasets(data, config, train_config, 0, validate=False)
+    synthetic = tf.data.Dataset.from_tensors(next(iter(real))).repeat()
+    return model, real, synthetic
+
+
+def run_pipeline(data):
+    """Seconds per step of each (precision, batch, pipeline) case, interleaved round by round."""
+    cases = {}
+    for precision in FLAGS.precisions:
+        for batch_size, pipelines in ((128, ("real", "synthetic")), (FLAGS.large_batch, ("real",))):
+            model, real, synthetic = vae_case(data, precision, batch_size)
+            for name in pipelines:
+                iterator = iter(real if name == "real" else synthetic)
+                model.train_function(iterator)  # untimed: compilation, the pipeline's start
+                cases[(precision, batch_size, name)] = (model, iterator, [])
+    for r in range(FLAGS.rounds):
+        order = list(cases) if r % 2 == 0 else list(cases)[::-1]
+        for key in order:
+            model, iterator, times = cases[key]
+            start = time.perf_counter()
+            tf.nest.map_structure(lambda t: t.numpy(), model.train_function(iterator))  # waits for its last step
+            times.append((time.perf_counter() - start) / model.steps_per_execution)
+        print(f"pipeline round {r + 1}/{FLAGS.rounds} done", flush=True)
+    rows = []
+    for (precision, batch_size, name), (model, _, times) in cases.items():
+        step_s = float(np.median(times))
+        rows.append({"precision": precision, "batch_size": batch_size, "pipeline": name, "step_s": step_s,
+                     "step_s_all": times, "images_per_s": batch_size / step_s,
+                     "steps_per_call": model.steps_per_execution, "xla": bool(model.jit_compile)})
+    for row in rows:
+        if row["pipeline"] == "real":
+            same = [s for s in rows if s["pipeline"] == "synthetic" and s["precision"] == row["precision"]
+                    and s["batch_size"] == row["batch_size"]]
+            if same:
+                row["slowdown_vs_synthetic"] = row["step_s"] / same[0]["step_s"] - 1
+    return rows
+
+
+def op_category(op_type):
+    if re.search(r"Conv|MatMul|Einsum", op_type):
+        return "conv/matmul"
+    if re.search(r"Sigmoid|Swish|Softplus|Tanh|Relu|Elu|Exp|Log", op_type):
+        return "activation"
+    if op_type == "Cast":
+        return "cast"
+    if re.search(r"Dataset|Iterator|Optional", op_type):
+        return "input"
+    return "other"
+
+
+def layer_labels(model):
+    """Keras layer name -> a label that is the same in every model of the config ('ConvEncoder0/ResidualBlock1/...')."""
+    labels = {}
+
+    def walk(layer, prefix):
+        for i, child in enumerate(layer._flatten_layers(include_self=False, recursive=False)):  # noqa: SLF001
+            label = f"{prefix}{type(child).__name__}{i}"
+            labels[child.name] = label
+            walk(child, label + "/")
+
+    walk(model, "")
+    return labels
+
+
+def profile_case(data, precision, batch_size, per_execution=32):
+    """CPU ms per step by op category and by layer, from TF's profiler over one call of the train function (after
+    an untimed one)."""
+    from tensorflow.python.profiler.internal import _pywrap_profiler_plugin  # pylint: disable=g-import-not-at-top
+
+    model, real, _ = vae_case(data, precision, batch_size, jit_compile="off", per_execution=per_execution)
+    iterator = iter(real)
+    model.train_function(iterator)
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        start = time.perf_counter()
+        tf.nest.map_structure(lambda t: t.numpy(), model.train_function(iterator))
+        wall = time.perf_counter() - start
+        tf.profiler.experimental.stop()
+        path = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0]
+        table, _ = _pywrap_profiler_plugin.xspace_to_tools_data([path], "framework_op_stats", {})
+    table = json.loads(table)[0]
+    columns = [c["id"] for c in table["cols"]]
+    ops = [dict(zip(columns, [c["v"] for c in row["c"]])) for row in table["rows"]]
+    steps, labels = model.steps_per_execution, layer_labels(model)
+    by_category, by_layer, by_type = collections.Counter(), collections.Counter(), collections.Counter()
+    for op in ops:
+        if op["type"] == "IDLE":
+            continue
+        ms = op["total_self_time"] / 1000 / steps
+        by_category[op_category(op["type"])] += ms
+        by_type[op["type"]] += ms
+        scopes = [re.sub(r"_\d+$", "", s) if s not in labels else s for s in op["operation"].split("/")]
+        found = [labels[s] for s in scopes if s in labels]
+        by_layer[found[-1] if found else "(outside layers: activation gradients, loss, optimizer)"] += ms
+    total = sum(by_category.values())
+    return {"precision": precision, "batch_size": batch_size, "steps": steps, "wall_step_ms": 1000 * wall / steps,
+            "images_per_s": batch_size * steps / wall,
+            "cpu_ms_per_step": total, "by_category_ms": dict(by_category.most_common()),
+            "by_op_type_ms": dict(by_type.most_common(15)), "by_layer_ms": dict(by_layer.most_common())}
+
+
+def run_profile(data):
+    rows = [profile_case(data, p, b) for b in (128, FLAGS.large_batch) for p in FLAGS.precisions]
+    if FLAGS.float16_steps:  # tens of seconds a step on a CPU: a few steps, not a training run
+        rows.append(profile_case(data, "mixed_float16", 128, per_execution=FLAGS.float16_steps))
+    for row in rows:
+        print(f"profile {row['precision']} batch {row['batch_size']}: {row['wall_step_ms']:.0f} ms/step, "
+              f"{row['cpu_ms_per_step']:.0f} CPU ms/step "
+              + ", ".join(f"{k} {v:.0f}" for k, v in row["by_category_ms"].items()), flush=True)
+    return rows
+
+
+# --- the tables -----------------------------------------------------------------------------------------------------
+
+def metric_text(row):
+    m = row.get("metric")
+    if not m:
+        return "-"
+    if row["model"] == "vae":
+        return f"NLL {m['nll']:.2f} nats ({m['num_samples']} IS, {m['num_images']} images)"
+    if row["model"] == "vqvae":
+        return (f"MSE {m['mse_per_image']:.2f} / image; {m['rate_uniform_bits']:.0f} bits uniform, "
+                f"perplexity {m['perplexity']:.1f}")
+    if row["model"] == "colorize":
+        return f"PSNR {m['psnr']:.2f} dB, ab RMSE {m['ab_rmse']:.2f}"
+    return (f"loss {m['denoising_loss']:.4f}; MSE x1e4 at s=25: {1e4 * m['mse_sigma25']:.2f} "
+            f"(noisy {1e4 * m['noisy_mse_sigma25']:.2f})")
+
+
+def print_tables(results):
+    rows = results.get("models", [])
+    if rows:
+        print("\n| model | precision | XLA | batch | steps | train images/s (median / mean) | vs float32 | metric |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            base = [b for b in rows if b["model"] == r["model"] and b["precision"] == "float32"
+                    and b["batch_size"] == r["batch_size"] and "metric" in b]
+            ratio = f"{r['images_per_s'] / base[0]['images_per_s']:.2f}x" if base else "-"
+            print(f"| {r['model']} | {r['precision']} | {'on' if r['xla'] else 'off'} | {r['batch_size']} "
+                  f"| {r['steps']} | {r['images_per_s']:,.0f} / {r['images_per_s_mean']:,.0f} | {ratio} "
+                  f"| {metric_text(r)} |")
+    if results.get("pipeline"):
+        print("\n| precision | batch | pipeline | s/step (median) | images/s | real vs synthetic |")
+        print("|---|---|---|---|---|---|")
+        for r in results["pipeline"]:
+            slow = f"{r['slowdown_vs_synthetic']:+.1%}" if "slowdown_vs_synthetic" in r else "-"
+            print(f"| {r['precision']} | {r['batch_size']} | {r['pipeline']} | {r['step_s']:.4f} "
+                  f"| {r['images_per_s']:,.0f} | {slow} |")
+    if results.get("profile"):
+        categories = ("conv/matmul", "activation", "cast", "other", "input")
+        print("\n| precision | batch | wall ms/step | CPU ms/step | " + " | ".join(categories) + " |")
+        print("|---|---|---|---|" + "---|" * len(categories))
+        for r in results["profile"]:
+            print(f"| {r['precision']} | {r['batch_size']} | {r['wall_step_ms']:.0f} | {r['cpu_ms_per_step']:.0f} | "
+                  + " | ".join(f"{r['by_category_ms'].get(c, 0):.0f}" for c in categories) + " |")
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    for name in FLAGS.models:
+        if name not in MODELS:
+            raise app.UsageError(f"--models: {name!r} is not one of {MODELS}")
+    start = time.perf_counter()
+    data = data_lib.load("mnist_offline")
+    results = {"machine": machine(), "flags": {k: FLAGS[k].value for k in (
+        "models", "sections", "precisions", "vae_epochs", "xla_epochs", "num_samples", "vqvae_epochs",
+        "colorize_epochs", "denoiser_steps", "denoiser_patches", "rounds", "large_batch", "float16_steps")}}
+    if "models" in FLAGS.sections:
+        runners = {"vae": lambda: run_vae(data), "vqvae": lambda: run_vqvae(data), "colorize": run_colorize,
+                   "denoiser": run_denoiser}
+        results["models"] = [row for name in FLAGS.models for row in runners[name]()]
+    if "pipeline" in FLAGS.sections:
+        results["pipeline"] = run_pipeline(data)
+    if "profile" in FLAGS.sections:
+        results["profile"] = run_profile(data)
+    results["wall_s"] = time.perf_counter() - start
+    print(f"\n{results['machine']['description']}; {results['wall_s'] / 60:.0f} minutes")
+    print_tables(results)
+    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
+    with open(FLAGS.output, "w") as f:
+        json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    app.run(main)
