@@ -101,16 +101,16 @@ def test_sampling_is_a_function_of_the_seed():
 
 
 def test_every_model_trains_through_the_base_step():
-    """The nine trained models write their terms, not their steps: train_step and test_step are TermsModel's."""
+    """The ten trained models write their terms, not their steps: train_step and test_step are TermsModel's."""
     # pylint: disable=g-import-not-at-top
     from tfvae.colorization.baseline import Regressor
-    from tfvae.models import CVAE, M2, VQVAE, Colorizer
+    from tfvae.models import CVAE, HVAE, M2, VQVAE, Colorizer
     from tfvae.models.base import TermsModel
     from tfvae.models.pixelcnn_prior import CodePrior
     from tfvae.restoration.deep_prior import DenoiserPrior
     from tfvae.restoration.flow_prior import FlowPatchPrior
 
-    for cls in (VAE, CVAE, M2, VQVAE, Colorizer, CodePrior, DenoiserPrior, FlowPatchPrior, Regressor):
+    for cls in (VAE, CVAE, M2, VQVAE, HVAE, Colorizer, CodePrior, DenoiserPrior, FlowPatchPrior, Regressor):
         for step in ("train_step", "test_step", "update_trackers"):
             owner = next(c for c in cls.__mro__ if step in vars(c))
             assert owner is TermsModel, f"{cls.__name__}.{step} is {owner.__name__}'s"

@@ -2,8 +2,8 @@
 
 Plain dataclasses that round-trip through JSON (`config.json` in a model_dir, tfvae/runs.py). `ModelConfig` holds
 the fields every family shares (`model`, `input_shape`, `seed`); each family has one section, a subclass with its
-own fields (VAEConfig, ConditionalConfig, VQVAEConfig, ColorizeConfig), and the VQ-VAE's phase-II prior has
-PriorConfig. A family's section is everything that changes the set or meaning of its weights or its objective; a
+own fields (VAEConfig, ConditionalConfig, VQVAEConfig, HVAEConfig, ColorizeConfig), and the VQ-VAE's phase-II prior
+has PriorConfig. A family's section is everything that changes the set or meaning of its weights or its objective; a
 model_dir whose stored section differs from the requested one holds another model, and resuming into it is refused
 (`check_compatible`: only the family's own fields are compared, so a field of another family never matters).
 
@@ -13,6 +13,7 @@ come from the data, not from a flag (input_shape, num_classes).
 """
 
 import dataclasses
+import math
 
 LIKELIHOODS = ("bernoulli", "gaussian", "logistic")
 PIXELS = ("dynamic_binary", "static_binary", "continuous", "dequantized", "8bit")
@@ -31,6 +32,10 @@ PIXELS_FOR_LIKELIHOOD = {
 DEFAULT_HIDDEN = {"mlp": (512,), "conv": (32, 64)}
 COLORIZE_HIDDEN = (32, 48, 64)  # colorize: U-Net channels per resolution (tfvae/nets/unet.py)
 DEFAULT_PIXELS = {"bernoulli": "dynamic_binary", "gaussian": "dequantized", "logistic": "8bit"}
+HVAE_HIDDEN = {"mlp": (256,), "conv": (32,)}  # hvae: one width for every level
+# One --levels flag for the two families that have levels (cli.py defines a flag once, from the first section).
+LEVELS_HELP = ("latent levels: vqvae 1 code map or 2 (top and bottom, VQ-VAE-2); hvae the stochastic levels of the "
+               "ladder (conv: level l is a map of 1/2^l the image's side)")
 
 
 class ConfigError(ValueError):
@@ -189,7 +194,7 @@ class VQVAEConfig(ImageModelConfig):
     ema_decay: float = field(0.99, "vqvae, --codebook_update=ema: decay of the code counts and sums")
     restart_threshold: float = field(0.03, "vqvae: restart codes used by fewer vectors per batch (moving average) "
                                      "than this; 0: never")
-    levels: int = field(1, "vqvae: 1 code map, or 2 (top and bottom, VQ-VAE-2)")
+    levels: int = field(1, LEVELS_HELP)
 
     def validate(self):
         super().validate()
@@ -203,6 +208,72 @@ class VQVAEConfig(ImageModelConfig):
         _require(self.levels in (1, 2), "levels", f"must be 1 or 2, got {self.levels}")
         _require(self.architecture == "conv", "architecture",
                  "vqvae quantizes convolutional feature maps and needs --architecture=conv")
+
+
+@dataclasses.dataclass
+class HVAEConfig(ImageModelConfig):
+    """The hvae (tfvae/models/hvae.py): a top-down hierarchy of `levels` Gaussian latent levels, bottom (1) to top.
+
+    conv: level l is a map of ceil(H / 2^l) x ceil(W / 2^l) x latents_per_level[l] (so 2^levels may not exceed the
+    image's side: a smaller map would be less than 1x1); mlp: a vector of latents_per_level[l]. hidden_units and
+    latents_per_level hold one value for every level or one per level, bottom first.
+    """
+
+    model: str = field("hvae", "the model family", flag=False)
+    levels: int = field(2, LEVELS_HELP)
+    latents_per_level: tuple = field((8,), "hvae: latents of each level, bottom first (one value: every level); "
+                                     "conv: channels of the level's latent map, mlp: its size")
+    beta: float = field(1.0, "weight of the rate (KL) term")
+    warmup_steps: int = field(0, "KL warm-up: the rate's weight goes linearly from 0 to 1 over this many steps")
+    free_bits: float = field(0.0, "hvae: free nats per latent dimension, applied to each level's KL as a whole")
+    grad_clip: float = field(1000.0, "hvae: clip the global norm of the gradient (of the per-image loss, in nats) to "
+                             "this (0: no clipping)")
+    skip_factor: float = field(10.0, "hvae: skip an update whose gradient norm exceeds this many times the running "
+                               "norm (0: never skip)")
+
+    def __post_init__(self):
+        if self.hidden_units is None:
+            self.hidden_units = HVAE_HIDDEN.get(self.architecture, ())
+        self.latents_per_level = tuple(int(n) for n in self.latents_per_level)
+        super().__post_init__()
+
+    def validate(self):
+        super().validate()
+        _require(self.levels >= 1, "levels", f"must be positive, got {self.levels}")
+        if self.architecture == "conv":
+            side = min(self.input_shape[:2])
+            _require(2 ** self.levels <= side, "levels",
+                     f"{self.levels} conv levels halve the {side}-pixel side {self.levels} times: the top latent map "
+                     f"would be smaller than 1x1 (at most {side.bit_length() - 1} levels)")
+        _require(len(self.hidden_units) in (1, self.levels), "hidden_units",
+                 f"--model=hvae takes one width for every level or one per level ({self.levels}), got "
+                 f"{len(self.hidden_units)}")
+        _require(len(self.latents_per_level) in (1, self.levels), "latents_per_level",
+                 f"one value for every level or one per level ({self.levels}), got {len(self.latents_per_level)}")
+        _require(all(n > 0 for n in self.latents_per_level), "latents_per_level", "sizes must be positive")
+        _require(self.beta > 0, "beta", f"must be positive, got {self.beta}")
+        _require(self.warmup_steps >= 0, "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
+        _require(self.free_bits >= 0, "free_bits", f"must be >= 0, got {self.free_bits}")
+        _require(self.grad_clip >= 0, "grad_clip", f"must be >= 0, got {self.grad_clip}")
+        _require(self.skip_factor == 0 or self.skip_factor > 1, "skip_factor",
+                 f"must be 0 (never skip) or above 1, got {self.skip_factor}")
+
+    def per_level(self, values):
+        """A field's values for levels 1..L (one value stands for every level)."""
+        return tuple(values) * self.levels if len(values) == 1 else tuple(values)
+
+    def latent_shapes(self):
+        """The shape of each level's latent, bottom first: conv [h_l, w_l, c_l], mlp [d_l]."""
+        sizes = self.per_level(self.latents_per_level)
+        if self.architecture == "mlp":
+            return tuple((n,) for n in sizes)
+        h, w = self.input_shape[:2]
+        return tuple((-(-h // 2 ** level), -(-w // 2 ** level), n) for level, n in enumerate(sizes, 1))
+
+    @property
+    def latent_dim(self):
+        """All latents of all levels, flattened: the size of z [B, D] in encode, decode and sample."""
+        return sum(math.prod(shape) for shape in self.latent_shapes())
 
 
 @dataclasses.dataclass

@@ -33,7 +33,9 @@ def log_likelihood(model, x, num_samples, seed, max_floats=2 ** 22, progress=Non
     """
     require_eager(progress, "log_likelihood")
     batch = tf.shape(x)[0]
-    per_sample = math.prod(model.config.input_shape) * model.likelihood.params_per_channel
+    # Floats per draw: the likelihood's parameters, or what the model says its draws hold (the hvae's top-down path).
+    per_sample = max(math.prod(model.config.input_shape) * model.likelihood.params_per_channel,
+                     getattr(model, "floats_per_sample", 0))
     chunk = tf.maximum(1, max_floats // (batch * per_sample))
     num_samples = tf.cast(num_samples, tf.int32)
     tf.debugging.assert_positive(num_samples, message="num_samples must be positive")

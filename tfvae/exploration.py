@@ -7,6 +7,10 @@
   another, endpoints included.
 - `manifold` (latent size 2): decodes z on a size x size grid of the standard normal's quantiles at evenly spaced
   probabilities in (0, 1).
+- `temperatures` (hierarchical models): row t holds the same `columns` draws with every prior scale multiplied by
+  temperature t (Kingma & Dhariwal 2018; Vahdat & Kautz 2020): lower temperatures give smoother, more typical images.
+- `top_levels` (hierarchical models): an image, then row i holds draws that keep its posterior means z_{>i} and
+  sample the levels up to i from the prior given them: i = 0 keeps every level, i = L none (Child 2021, figure 4).
 Every picture is a uint8 grid (tfvae/pictures.py) of mean images scaled to [0, 1].
 """
 
@@ -81,13 +85,45 @@ def manifold(model, size=15, label=0):
     return _scaled(model, images)
 
 
+def temperatures(model, columns, seed, values):
+    """[len(values) * columns, H, W, C]: model.sample(columns, seed, t) for each temperature t of `values`."""
+    return _scaled(model, np.concatenate([model.sample(columns, seed, t)[1].numpy() for t in values]))
+
+
+def top_levels(model, x, columns, seed):
+    """[(L + 1) * (columns + 1), H, W, C]: rows i = 0..L of the image x [1, H, W, C] followed by `columns` draws
+    that keep its posterior means of the levels above i (the same noise in every row)."""
+    eps = tf.random.stateless_normal([columns, model.config.latent_dim], seed=tfp_seed(seed))
+    images = tf.repeat(x, columns, axis=0)
+    rows = [np.concatenate([np.asarray(x), model.generate(eps, x=images, keep=i)[1].numpy()])
+            for i in range(model.config.levels + 1)]
+    return _scaled(model, np.concatenate(rows))
+
+
+def write_hierarchy(model, x, output_dir, seed=0, columns=10, values=(1.0, 0.8, 0.6)):
+    """temperatures.png and top_levels.png (of the first image of x) into output_dir; returns their paths."""
+    written = {"temperatures.png": (temperatures(model, columns, seed, values), columns),
+               "top_levels.png": (top_levels(model, x[:1], columns, seed), columns + 1)}
+    return write_grids(output_dir, written)
+
+
+def write_grids(output_dir, written):
+    """Writes {name: (images [N, H, W, C] in [0, 1], images per row)} as grids into output_dir, in the order of the
+    names (the folder is made if needed); returns their paths."""
+    os.makedirs(output_dir, exist_ok=True)
+    paths = []
+    for name, (images, per_row) in sorted(written.items()):
+        paths.append(os.path.join(output_dir, name))
+        pictures.write_png(paths[-1], pictures.grid(images, per_row))
+    return paths
+
+
 def write_all(model, x, labels, output_dir, seed=0, columns=10, steps=8, label=0, pairs=5):
     """Writes every picture that applies to `model` into output_dir; returns their paths.
 
     x: real images [B, H, W, C] in the model's pixel representation (B >= 2); labels: their integer labels or None.
     The first 2 * pairs images (as many as there are) are interpolated, the first `columns` make the analogies.
     """
-    os.makedirs(output_dir, exist_ok=True)
     count = min(2 * pairs, len(x) // 2 * 2)
     written = {"interpolation.png": (interpolation(model, x[:count], None if labels is None else labels[:count],
                                                    steps), steps)}
@@ -97,8 +133,4 @@ def write_all(model, x, labels, output_dir, seed=0, columns=10, steps=8, label=0
                                     model.config.num_classes + 1)
     if model.config.latent_dim == 2:
         written["manifold.png"] = (manifold(model, label=label), 15)
-    paths = []
-    for name, (images, per_row) in sorted(written.items()):
-        paths.append(os.path.join(output_dir, name))
-        pictures.write_png(paths[-1], pictures.grid(images, per_row))
-    return paths
+    return write_grids(output_dir, written)

@@ -13,6 +13,7 @@ rate per latent dimension from below (Kingma et al. 2016). With k > 1 the loss i
 weighting applied inside each log weight: log p(x|z) - beta * alpha * (log q(z|x) - log p(z)).
 """
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -34,15 +35,17 @@ def iwae_bound(log_w):
 
 
 def free_bits_rate(kl_per_dim, free_bits):
-    """Per-example rate [B] whose batch mean is sum_j max(free_bits, mean_b KL[b, j]).
+    """Per-example rate [B] whose batch mean is sum_j max(free_bits_j, mean_b KL[b, j]).
 
-    A dimension whose batch-average KL is below `free_bits` nats contributes the constant `free_bits` (no gradient
-    pushes it further towards the prior); others contribute their KL unchanged.
+    A dimension (or group of them: the hvae clamps each level's KL) whose batch-average KL is below `free_bits` nats
+    contributes the constant `free_bits` (no gradient pushes it further towards the prior); others contribute their
+    KL unchanged. free_bits: a number for every column of kl_per_dim [B, L], or a sequence of L numbers.
     """
-    if free_bits <= 0:
+    floors = np.broadcast_to(np.asarray(free_bits, np.float32), kl_per_dim.shape[-1:])  # [L]
+    if not floors.any():
         return tf.reduce_sum(kl_per_dim, -1)
-    above = tf.reduce_mean(kl_per_dim, 0) > free_bits  # [L]
-    return tf.reduce_sum(tf.where(above, kl_per_dim, tf.cast(free_bits, kl_per_dim.dtype)), -1)
+    above = tf.reduce_mean(kl_per_dim, 0) > floors  # [L]
+    return tf.reduce_sum(tf.where(above, kl_per_dim, tf.cast(floors, kl_per_dim.dtype)), -1)
 
 
 def warmup(step, warmup_steps):

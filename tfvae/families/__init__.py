@@ -12,7 +12,7 @@ from tfvae import config as config_lib
 from tfvae import distribute, runs, training
 from tfvae.data import steps_per_epoch
 from tfvae.config import ConfigError
-from tfvae.families import colorize, conditional, vae, vqvae
+from tfvae.families import colorize, conditional, hvae, vae, vqvae
 from tfvae.families.base import ClassifyOptions, EvaluationOptions, ExplorationOptions, Family
 
 FAMILIES = {f.name: f for f in (
@@ -20,6 +20,7 @@ FAMILIES = {f.name: f for f in (
     vqvae.FAMILY,
     conditional.CVAE_FAMILY,
     conditional.M2_FAMILY,
+    hvae.FAMILY,
     colorize.FAMILY,
 )}
 NAMES = tuple(FAMILIES)

@@ -143,6 +143,7 @@ class ExplorationOptions:
     interpolation_steps: int = 8
     label: int = 0
     seed: int = 0
+    temperatures: tuple = (1.0, 0.8, 0.6)  # hierarchical models: the prior's scales are multiplied by each
 
 
 @dataclasses.dataclass

@@ -46,6 +46,12 @@ class VAEFamily(Family):
         return results
 
     def report(self, results):
+        rows = self.report_rows(results)
+        width = max(len(name) for name, _ in rows)
+        return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+    def report_rows(self, results):
+        """(name, value) lines of `report`."""
         rows = [
             (f"test NLL ({results['num_samples']} importance samples)", f"{results['nll']:.2f} nats"),
             ("bits/dim", f"{results['bits_per_dim']:.4f}"),
@@ -65,8 +71,7 @@ class VAEFamily(Family):
                  + (f" ({surgery['overflowed_pairs']:.1%} of (z, x) pairs overflowed: taken as q = 0)"
                     if surgery["overflowed_pairs"] else "")),
             ]
-        width = max(len(name) for name, _ in rows)
-        return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+        return rows
 
     def explore(self, model, data, output_dir, options):
         count = max(2 * options.pairs, options.columns)

@@ -3,8 +3,9 @@ no knowledge of families: tfvae/families/ maps a config to its model)."""
 
 from tfvae.models.colorizer import Colorizer
 from tfvae.models.cvae import CVAE
+from tfvae.models.hvae import HVAE
 from tfvae.models.m2 import M2
 from tfvae.models.vae import VAE
 from tfvae.models.vqvae import VQVAE
 
-__all__ = ["CVAE", "Colorizer", "M2", "VAE", "VQVAE"]
+__all__ = ["CVAE", "Colorizer", "HVAE", "M2", "VAE", "VQVAE"]

@@ -6,6 +6,7 @@ A model says what its terms are, not how to train on them:
     TERMS                                   the names tracked (per example [B], or scalars such as a perplexity)
     step_terms(data, step, training)        {name: tensor} of a batch: every tracked name, and anything the hooks use
     LOSS                                    the term whose mean over the batch is minimized ("objective")
+    apply_update(grads)                     the optimizer's step (the hvae clips and skips updates here)
     after_update(data, terms)               state updated outside the gradient after the optimizer's step (VQ-VAE)
 
 `train_step` reduces the loss once, scales it for the replica count once, takes one optimizer step and updates every
@@ -69,6 +70,13 @@ class TermsModel(keras.Model):
         """The loss whose mean is minimized: per example [B], or a scalar that is already a mean."""
         return terms[self.LOSS]
 
+    def apply_update(self, grads):
+        """Takes the optimizer's step with this replica's gradients (of the scaled loss); returns more {name: value}
+        to track, which replace step_terms' values of those names. A model that clips or skips updates overrides it
+        (tfvae/models/guard.py)."""
+        self.optimizer.apply(grads, self.trainable_variables)
+        return {}
+
     def after_update(self, data, terms):
         """Runs after the optimizer's step (updates of non-gradient state), when self.optimizer.iterations already
         counts it; returns more {name: value} to track."""
@@ -82,8 +90,8 @@ class TermsModel(keras.Model):
             # Unchanged by plain optimizers; a LossScaleOptimizer (mixed precision) scales it and its apply unscales.
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
-        return self.update_trackers({**terms, **self.after_update(data, terms)})
+        updated = self.apply_update(grads)
+        return self.update_trackers({**terms, **updated, **self.after_update(data, terms)})
 
     def test_step(self, data):
         return self.update_trackers(self.step_terms(data, EVAL_STEP, training=False))
