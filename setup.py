@@ -20,6 +20,7 @@ setuptools.setup(
         "tfvae-classify=tfvae.apps.classify:run",
         "tfvae-denoise=tfvae.apps.denoise:run",
         "tfvae-train-patch-prior=tfvae.apps.train_patch_prior:run",
+        "tfvae-train-denoiser=tfvae.apps.train_denoiser:run",
         "tfvae-colorize=tfvae.apps.colorize:run",
         "tfvae-export=tfvae.export.__main__:run",
     ]},

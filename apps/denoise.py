@@ -1,9 +1,9 @@
 """Denoises an image: `python -m apps.denoise --input noisy.png --sigma 25 --output clean.png`.
 
-EPLL with a patch prior (tfvae.denoise; the GMM shipped in the package unless --prior_path). --sigma is the noise
-level on the 0-255 scale. With --clean (a reference image) or --add_noise (noise of level --sigma is added to --input
-first, for demos) it prints PSNR and SSIM before and after. With no --input it demonstrates itself on a built-in
-image (Set12's house) with noise added.
+tfvae.denoise with the shipped convolutional denoiser, or with --prior_path another prior of the package (the GMM in
+EPLL, ...) or a file. --sigma is the noise level on the 0-255 scale; grey and colour images alike. With --clean (a
+reference image) or --add_noise (noise of level --sigma is added to --input first, for demos) it prints PSNR and
+SSIM before and after. With no --input it demonstrates itself on a built-in image (Set12's house) with noise added.
 """
 
 from tfvae import quiet  # noqa: F401  (first: silences TensorFlow's start-up lines before it is imported)
@@ -30,11 +30,12 @@ flags.DEFINE_float("sigma", 25.0, "noise standard deviation on the 0-255 scale")
 flags.DEFINE_string("clean", None, "a clean reference image: print PSNR and SSIM")
 flags.DEFINE_bool("add_noise", False, "add noise of level --sigma to --input first (for demos)")
 flags.DEFINE_integer("noise_seed", 0, "seed of the added noise")
-flags.DEFINE_enum("colour", None, denoise_lib.COLOUR_MODES, "how to denoise colour images with the grey prior")
-flags.DEFINE_integer("stride", 1, f"patch stride: 1 is EPLL; {denoise_lib.FAST_STRIDE} is the fast mode")
-flags.DEFINE_string("prior_path", None, "a patch prior from apps.train_patch_prior (.npz GMM or .keras learned "
-                    "prior), 'learned' for the shipped learned denoiser prior or 'flow' for the shipped flow prior "
-                    "(default: the shipped GMM)")
+flags.DEFINE_enum("colour", None, denoise_lib.COLOUR_MODES, "how a grey prior denoises colour images (default: "
+                  "opponent); a colour prior takes them as they are")
+flags.DEFINE_integer("stride", 1, f"patch priors: the patch stride (1 is EPLL; {denoise_lib.FAST_STRIDE} is fast)")
+flags.DEFINE_string("prior_path", None, "the prior: one shipped in the package by name "
+                    f"({', '.join(denoise_lib.PRIOR_FILES)}; default {denoise_lib.DEFAULT_PRIOR}), or a file from "
+                    "apps.train_denoiser or apps.train_patch_prior (.keras, .npz GMM)")
 
 
 def psnr_ssim(image, reference):
@@ -65,9 +66,6 @@ def main(argv):
     check_flags()
     demo = FLAGS.input is None
     image = read_image(DEMO_IMAGE if demo else FLAGS.input, channels=None)  # uint8 [H, W, 1 or 3]
-    if image.shape[-1] == 3 and FLAGS.colour is None:
-        raise DataError(f"{FLAGS.input} is a colour image and the prior is over grey patches: pass --colour=opponent "
-                        "(or --colour=per_channel) to denoise its channels with it")
     clean = read_image(FLAGS.clean, channels=image.shape[-1]) if FLAGS.clean else None
     if clean is not None and clean.shape != image.shape:
         raise DataError(f"--clean={FLAGS.clean} is {clean.shape}, --input is {image.shape}")

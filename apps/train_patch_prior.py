@@ -30,22 +30,19 @@ from tfvae.saving import save_model_file
 
 FLAGS = flags.FLAGS
 cli.define_common_flags()
+cli.define_training_flags()
 
-flags.DEFINE_string("data", "folder:../shared/data/denoise/train400", "folder:PATH of grey training images")
 flags.DEFINE_enum("prior_type", "gmm", ["gmm", "denoiser", "flow"], "the kind of patch prior")
 flags.DEFINE_integer("patch_size", 8, "patch side p")
 flags.DEFINE_integer("components", 200, "GMM components K")
 flags.DEFINE_integer("num_patches", 2_000_000, "patches drawn from the images")
 flags.DEFINE_integer("em_steps", 40, "EM steps")
-flags.DEFINE_integer("train_steps", 20_000, "denoiser, flow: training steps")
 flags.DEFINE_list("denoiser_units", ["512", "512", "512"], "denoiser: hidden layer widths")
 flags.DEFINE_enum("flow", "realnvp", flow_prior.FLOWS, "flow: the library's flow prior to use")
 flags.DEFINE_integer("flow_layers", 6, "flow: flow steps (couplings or autoregressive layers)")
 flags.DEFINE_integer("flow_units", 128, "flow: hidden units of each step's two-layer network")
 flags.DEFINE_integer("map_steps", 3, "flow: gradient steps of its patch MAP (saved with the prior)")
 cli.define_config_flags([ModelConfig])  # --precision: what the denoiser's network computes in (default float32)
-flags.DEFINE_string("run_dir", None, "denoiser, flow: keep checkpoints and TensorBoard logs here, so a killed run "
-                    "resumes where it stopped (default: none)")
 flags.DEFINE_float("covariance_floor", 1e-6, "smallest eigenvalue of a component covariance ([0, 1] pixel scale)")
 
 

@@ -1,9 +1,13 @@
-"""Denoising Set12 at sigma 15, 25 and 50: EPLL with the shipped GMM prior, its fast mode, the learned denoiser prior
-and the flow prior, beside scikit-image's non-local means, wavelet and TV denoisers (and BM3D when the `bm3d` package
-is installed).
+"""Denoising Set12 at sigma 15, 25 and 50 and the 63 colour images of ../shared/data/color at sigma 25: the shipped
+convolutional denoiser (one pass: tfvae.denoise's default), EPLL with the shipped GMM prior (its default, the paper's
+schedule, its fast mode), the learned denoiser and flow patch priors, beside scikit-image's non-local means, wavelet
+and TV denoisers and BM3D / CBM3D (when the `bm3d` package is installed).
 
-    python benchmarks/denoise_set12.py [--denoiser=PATH.keras] [--flow=PATH.keras] [--output=...json]
+    python benchmarks/denoise_set12.py [--denoiser=PATH.keras] [--flow=PATH.keras] [--conv=PATH.keras] [--output=...]
     python benchmarks/denoise_set12.py --flow=flow --only="EPLL, flow prior" --timing_note="..."
+
+Every setting was chosen on the validation split of train400 (benchmarks/denoise_validation.py,
+benchmarks/epll_validation.py); Set12 and the colour images are only measured.
 
 --only (repeatable) runs only the named methods and merges their rows into the existing --output, leaving the others
 and the picture as they are; --timing_note is stored with the rows it ran (e.g. that the machine was shared).
@@ -12,8 +16,9 @@ Protocol (../shared/data/README.md): grey images on the 0-255 scale divided by 2
 fixed seed per image (seed = 1000 * sigma + image index), not clipped or rounded; PSNR from the MSE of the clipped
 output on the 0-255 scale; seconds are wall-clock for the denoiser call alone (the first call of each method on a
 warm-up crop first, so graph building is not counted), per image and averaged over the seven 256x256 images (the other
-five are 512x512). Writes per-image PSNR, averages and seconds, and
-the before/after picture benchmarks/results/denoise_example.png (noisy | GMM | learned prior | clean).
+five are 512x512). Colour: the 63 images of ../shared/data/color (LIVE1, McMaster, Set14, Set5) at sigma 25 on
+R, G and B, seed 1000 * 25 + image index, PSNR over all three channels, seconds per megapixel. Writes per-image PSNR,
+averages and seconds, and the before/after picture benchmarks/results/denoise_example.png (noisy | GMM | conv | clean).
 
 Baseline settings, fixed rules rather than per-image tuning: NLM with patch 5x5, search 13x13, h = 0.8 sigma,
 sigma given (scikit-image's documented recommendation for fast_mode); wavelet: BayesShrink, soft thresholds,
@@ -36,22 +41,24 @@ from benchmarks.common import machine  # noqa: E402
 from tfvae.data import read_image, write_image  # noqa: E402
 from tfvae.restoration import denoise as denoise_lib  # noqa: E402
 from tfvae.restoration.denoise import FAST_STRIDE  # noqa: E402
-from tfvae.restoration.epll import PAPER_BETAS  # noqa: E402
 
 SET12 = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "denoise", "set12")
+COLOUR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "color")
+CONV = "conv prior (one pass)"
 SIGMAS = (15, 25, 50)
 PUBLISHED_SIGMA25 = {"EPLL (Zoran & Weiss, from Zhang et al. 2017)": 29.69, "BM3D (same table)": 29.97}
 
 
-def methods(denoiser_path, flow_path):
+def methods(denoiser_path, flow_path, conv_path):
     """name -> fn(noisy [H, W] float on [0, 1], sigma on [0, 1]) -> restored [H, W]."""
     from skimage import restoration  # pylint: disable=g-import-not-at-top
 
-    gmm = denoise_lib.load_prior()
+    gmm = denoise_lib.load_prior("gmm")
+    conv = denoise_lib.load_prior(conv_path)
     found = {
+        CONV: lambda x, s: denoise_lib.denoise(x, s, conv).numpy(),
+        # EPLL's default is the paper's 5-step schedule with the constant border weight (tfvae/restoration/epll.py)
         "EPLL, GMM prior": lambda x, s: denoise_lib.denoise(x, s, gmm).numpy(),
-        "EPLL, GMM prior, the paper's 5-step schedule": lambda x, s: denoise_lib.denoise(
-            x, s, gmm, betas=PAPER_BETAS).numpy(),
         f"EPLL, GMM prior, fast (stride {FAST_STRIDE})": lambda x, s: denoise_lib.denoise(
             x, s, gmm, stride=FAST_STRIDE).numpy(),
     }
@@ -78,6 +85,53 @@ def methods(denoiser_path, flow_path):
     return found
 
 
+def colour_methods(conv_path):
+    """name -> fn(noisy [H, W, 3] float on [0, 1], sigma on [0, 1]) -> restored [H, W, 3]."""
+    from skimage import restoration  # pylint: disable=g-import-not-at-top
+
+    conv = denoise_lib.load_prior(conv_path)
+    found = {
+        f"{CONV}, opponent channels": lambda x, s: denoise_lib.denoise(x, s, conv).numpy(),
+        f"EPLL, GMM prior, fast (stride {FAST_STRIDE}), opponent channels": lambda x, s: denoise_lib.denoise(
+            x, s, denoise_lib.load_prior("gmm"), stride=FAST_STRIDE).numpy(),
+        "NLM (scikit-image)": lambda x, s: restoration.denoise_nl_means(
+            x, patch_size=5, patch_distance=6, h=0.8 * s, sigma=s, fast_mode=True, channel_axis=-1),
+        "wavelet BayesShrink (scikit-image)": lambda x, s: restoration.denoise_wavelet(
+            x, sigma=s, mode="soft", method="BayesShrink", rescale_sigma=True, channel_axis=-1, convert2ycbcr=True),
+        "TV Chambolle (scikit-image)": lambda x, s: restoration.denoise_tv_chambolle(x, weight=s, channel_axis=-1),
+    }
+    if os.path.isfile(denoise_lib.CONV_COLOUR_PRIOR_FILE):
+        colour = denoise_lib.load_prior("conv_colour")
+        found["conv colour prior (one pass)"] = lambda x, s: denoise_lib.denoise(x, s, colour).numpy()
+    try:
+        import bm3d  # pylint: disable=g-import-not-at-top
+        found["CBM3D (bm3d package)"] = lambda x, s: bm3d.bm3d_rgb(x, sigma_psd=s)
+    except ImportError:
+        print("bm3d is not installed: no CBM3D column")
+    return found
+
+
+def colour_rows(found, images, results):
+    """Runs the colour methods at sigma 25 into results["colour"]["methods"]."""
+    table = results.setdefault("colour", {"sigma": 25, "images": list(images), "methods": {}})
+    for fn in found.values():
+        fn(next(iter(images.values()))[:64, :64], 25 / 255)
+    for name, fn in found.items():
+        scores, seconds = [], []
+        for index, clean in enumerate(images.values()):
+            noisy = clean + 25 / 255 * np.random.default_rng(25_000 + index).normal(size=clean.shape).astype(np.float32)
+            start = time.perf_counter()
+            restored = fn(noisy, 25 / 255)
+            seconds.append((time.perf_counter() - start) / (clean.shape[0] * clean.shape[1] / 1e6))
+            scores.append(psnr(restored, clean))
+        table["methods"][name] = {"psnr": dict(zip(images, scores)), "average_psnr": float(np.mean(scores)),
+                                  "seconds_per_megapixel": float(np.mean(seconds))}
+        print(f"colour: {name:50s} sigma 25: {np.mean(scores):6.2f} dB, {np.mean(seconds):6.2f} s per megapixel",
+              flush=True)
+    table["noisy_psnr"] = float(np.mean([psnr(c + 25 / 255 * np.random.default_rng(25_000 + i).normal(size=c.shape),
+                                              c) for i, c in enumerate(images.values())]))
+
+
 def psnr(estimate, clean):
     """PSNR in dB on the 0-255 scale of the clipped estimate; clean in [0, 1]."""
     mse = np.mean((np.clip(estimate, 0, 1) * 255 - clean * 255) ** 2)
@@ -89,8 +143,11 @@ def main():
     parser.add_argument("--denoiser", default=None, help="a learned prior .keras from apps.train_patch_prior")
     parser.add_argument("--flow", default=None, help="a flow prior .keras from apps.train_patch_prior --prior_type=flow, "
                         "or 'flow' for the shipped one")
+    parser.add_argument("--conv", default="conv", help="the convolutional prior (.keras, or a name of "
+                        "denoise.PRIOR_FILES)")
+    parser.add_argument("--skip_colour", action="store_true", help="leave the colour table out")
     parser.add_argument("--only", action="append", default=[], help="run only this method (repeatable) and merge its "
-                        "rows into the existing --output")
+                        "rows into --output if it exists")
     parser.add_argument("--timing_note", default=None, help="a note on the timings, stored with the rows run")
     parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "results", "denoise_set12.json"))
     parser.add_argument("--max_images", type=int, default=0, help="only the first N images (0: all 12)")
@@ -101,15 +158,16 @@ def main():
         sys.exit(f"error: no Set12 images in {SET12}")
     files = files[:args.max_images or None]
     images = {os.path.basename(f)[:-4]: read_image(f, channels=1)[..., 0].astype(np.float32) / 255 for f in files}
-    found = methods(args.denoiser, args.flow)
-    unknown = [name for name in args.only if name not in found]
+    found = methods(args.denoiser, args.flow, args.conv)
+    colour_found = {} if args.skip_colour else colour_methods(args.conv)
+    unknown = [name for name in args.only if name not in found and name not in colour_found]
     if unknown:
         sys.exit(f"error: --only {unknown}: not among the methods of this run {list(found)}")
-    found = {name: found[name] for name in args.only} if args.only else found
+    found = {name: found[name] for name in args.only if name in found} if args.only else found
+    colour_found = ({name: colour_found[name] for name in args.only if name in colour_found} if args.only
+                    else colour_found)
     results = {"machine": machine(), "images": list(images), "methods": {}}
-    if args.only:
-        if not os.path.isfile(args.output):
-            sys.exit(f"error: --only merges into --output={args.output}, which does not exist")
+    if args.only and os.path.isfile(args.output):  # merge into it (a new file otherwise)
         with open(args.output) as f:
             results = json.load(f)
         if results["images"] != list(images):
@@ -140,6 +198,13 @@ def main():
         results["methods"][name] = per_sigma
         if args.timing_note:
             results.setdefault("timing_notes", {})[name] = args.timing_note
+    if colour_found:
+        files = sorted(glob.glob(os.path.join(COLOUR, "*", "*.png")))
+        colour_images = {os.path.relpath(f, COLOUR)[:-4]: read_image(f, channels=3).astype(np.float32) / 255
+                         for f in files}
+        colour_rows(colour_found, colour_images, results)
+        if args.timing_note:
+            results.setdefault("timing_notes", {}).update({name: args.timing_note for name in colour_found})
     results["noisy_psnr"] = {str(s): float(np.mean([psnr(c + s / 255 * np.random.default_rng(1000 * s + i).normal(
         size=c.shape), c) for i, c in enumerate(images.values())])) for s in SIGMAS}
     results["published_sigma25"] = PUBLISHED_SIGMA25
@@ -150,9 +215,7 @@ def main():
     if args.only:  # the picture needs the GMM's row
         print(f"Merged {list(found)} into {args.output}")
         return
-    panels = [examples["noisy"], examples["EPLL, GMM prior"]]
-    panels += [examples["EPLL, learned denoiser prior"]] if "EPLL, learned denoiser prior" in examples else []
-    panels.append(examples["clean"])
+    panels = [examples["noisy"], examples["EPLL, GMM prior"], examples[CONV], examples["clean"]]
     gap = np.ones((panels[0].shape[0], 4), np.float32)
     picture = np.concatenate(sum([[p, gap] for p in panels], [])[:-1], 1)
     write_image(os.path.join(os.path.dirname(args.output), "denoise_example.png"),

@@ -2,7 +2,7 @@
 
 `--export_base=serving/vae` instead writes the next version, serving/vae/<1 + the highest integer there>, the layout
 TF Serving expects. `python -m export --denoiser=shipped --export_dir=serving/denoise/1` exports the denoiser with
-any patch prior (tfvae/restoration/serving.py). `python -m export --list` says what a model_dir holds and which
+any prior, the GMM beside it (tfvae/restoration/serving.py). `python -m export --list` says what a model_dir holds and which
 signatures its export has. The endpoints are the family's (tfvae/families/); the writer is tfvae/serving.py.
 See BUILD.md for serving and the signatures.
 """
@@ -24,9 +24,12 @@ flags.DEFINE_string("export_dir", None, "where the SavedModel goes (for TF Servi
 flags.DEFINE_string("export_base", None, "write the SavedModel to the next integer version under this folder")
 flags.DEFINE_bool("list", False, "print what --model_dir holds and the signatures its export would have; write nothing")
 flags.DEFINE_bool("overwrite", False, "replace an existing export_dir")
-flags.DEFINE_string("denoiser", None, "export the denoiser instead of a model_dir, with a patch prior: 'shipped' "
-                    "(the packaged GMM), 'learned' or 'flow' (the packaged learned priors), or a prior file of "
-                    "apps.train_patch_prior (.npz GMM, .keras learned denoiser or flow)")
+flags.DEFINE_string("denoiser", None, "export the denoiser instead of a model_dir, with a prior: 'shipped' (the "
+                    "package's default), a name of the package's priors ("
+                    f"{', '.join(denoise_lib.PRIOR_FILES)}), or a file of apps.train_denoiser or "
+                    "apps.train_patch_prior (.keras, .npz GMM); the GMM is served beside it")
+flags.DEFINE_string("gmm", None, "--denoiser: the GMM (.npz) served beside the prior (default: the prior if it is "
+                    "a GMM, else the shipped one)")
 
 
 def next_version(base):
@@ -50,9 +53,11 @@ def main(argv):
     if FLAGS.denoiser:
         prior = None if FLAGS.denoiser == "shipped" else FLAGS.denoiser
         if not os.path.isfile(denoise_lib.prior_file(prior)):
-            raise ConfigError(f"--denoiser={FLAGS.denoiser}: no such file (use 'shipped', 'learned', 'flow' or a "
-                              "prior .npz / .keras file)")
-        path = export_denoiser(prior, FLAGS.export_dir, overwrite=FLAGS.overwrite)
+            raise ConfigError(f"--denoiser={FLAGS.denoiser}: no such file (use 'shipped', one of "
+                              f"{', '.join(denoise_lib.PRIOR_FILES)} or a prior .npz / .keras file)")
+        if FLAGS.gmm and not FLAGS.gmm.endswith(".npz") or FLAGS.gmm and not os.path.isfile(FLAGS.gmm):
+            raise ConfigError(f"--gmm={FLAGS.gmm}: no such GMM file (.npz)")
+        path = export_denoiser(prior, FLAGS.export_dir, overwrite=FLAGS.overwrite, gmm_path=FLAGS.gmm)
         print(f"Exported the denoiser to {path}")
         return
     model, _ = serving.load(FLAGS.model_dir)

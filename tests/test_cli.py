@@ -19,6 +19,7 @@ APP_RUNS = ("help", *FAMILIES)  # started with the session (tests/conftest.py)
 # One flag of each app's own that its --help must list.
 OWN_FLAG = {"apps.train": "model", "apps.evaluate": "num_samples", "apps.sample": "output_dir",
             "apps.classify": "m1_labels", "apps.denoise": "sigma", "apps.train_patch_prior": "prior_type",
+            "apps.train_denoiser": "init_from",
             "apps.colorize": "segmentation_output", "export": "export_dir"}
 
 

@@ -19,9 +19,10 @@ from apps import train_patch_prior as prior_app
 from tfvae.restoration.serving import FAST_STRIDE
 from tfvae.data import read_image, write_image
 from tfvae.restoration import denoise as denoise_lib
-from tfvae.restoration import patch_data
+from tfvae.restoration import conv_prior, patch_data
 from tfvae.restoration.epll import epll
 from tfvae.restoration.gmm import PatchGMM
+from tfvae.saving import save_model_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIGMA = 0.1
@@ -116,7 +117,6 @@ def test_denoising_raises_psnr(prior):
 
 
 @pytest.mark.parametrize("image,kwargs,match", [
-    (np.zeros((16, 16, 3), np.float32), {}, "colour mode"),
     (np.zeros((16, 16, 4), np.float32), {"colour": "opponent"}, "1 or 3 channels"),
     (np.zeros((16, 16), np.int32), {}, "uint8"),
     (np.zeros((16, 16), np.float32), {"colour": "lab"}, "colour must be"),
@@ -161,8 +161,7 @@ def test_denoise_app_demo_and_colour(prior_file, tmp_path, capsys):
     assert read_image(str(tmp_path / "demo.png"), channels=None).shape == (256, 256, 1)
     colour = str(tmp_path / "colour.png")
     write_image(colour, np.round(noisy((24, 20, 3), 9)[0] * 255).astype(np.uint8))
-    with flagsaver.flagsaver(input=colour, add_noise=True, colour="opponent", output=str(tmp_path / "c.png"),
-                             prior_path=prior_file):
+    with flagsaver.flagsaver(input=colour, add_noise=True, output=str(tmp_path / "c.png"), prior_path=prior_file):
         denoise_app.main(["denoise"])
     assert "PSNR" in capsys.readouterr().out
     assert read_image(str(tmp_path / "c.png"), channels=None).shape == (24, 20, 3)
@@ -171,7 +170,6 @@ def test_denoise_app_demo_and_colour(prior_file, tmp_path, capsys):
 @pytest.mark.parametrize("setup,flag_values,message", [
     (None, dict(input="{tmp}/missing.png"), "missing.png: no such file"),
     ("text", dict(input="{tmp}/bad.png"), "is not a readable image"),
-    ("colour", dict(input="{tmp}/colour.png"), "pass --colour=opponent"),
     ("small", dict(input="{tmp}/small.png"), "smaller than the 8x8 patch"),
     ("grey", dict(input="{tmp}/grey.png", sigma=0.0), "--sigma=0.0: must be in (0, 255]"),
     ("grey", dict(input="{tmp}/grey.png", sigma=1000.0), "--sigma=1000.0"),
@@ -182,8 +180,6 @@ def test_denoise_app_demo_and_colour(prior_file, tmp_path, capsys):
 def test_denoise_app_answers_bad_input_with_one_line(prior_file, tmp_path, capsys, setup, flag_values, message):
     if setup == "text":
         (tmp_path / "bad.png").write_text("not an image")
-    elif setup == "colour":
-        write_image(str(tmp_path / "colour.png"), np.full((16, 16, 3), [0, 100, 200], np.uint8))
     elif setup == "small":
         write_image(str(tmp_path / "small.png"), np.zeros((6, 16), np.uint8))
     elif setup == "grey":
@@ -223,9 +219,9 @@ def test_shipped_prior_denoises_the_demo_image():
     clean = read_image(denoise_app.DEMO_IMAGE, channels=1)[96:160, 96:160, 0].astype(np.float32) / 255
     x = clean + 25 / 255 * np.random.default_rng(0).normal(size=clean.shape).astype(np.float32)
     psnr = lambda image: 10 * np.log10(1 / np.mean((np.clip(image, 0, 1) - clean) ** 2))  # noqa: E731
-    gmm = denoise_lib.load_prior()
+    gmm = denoise_lib.load_prior("gmm")
     assert gmm.num_components == 200 and gmm.dim == 64
-    assert psnr(tfvae.denoise(x, 25 / 255).numpy()) > psnr(x) + 8  # a 64x64 crop of house
+    assert psnr(tfvae.denoise(x, 25 / 255, prior=gmm).numpy()) > psnr(x) + 8  # a 64x64 crop of house
 
 
 # The SavedModel of python -m export --denoiser, reloaded without tfvae
@@ -238,16 +234,30 @@ BAD_INPUTS = {"two_channels": (np.zeros((16, 16, 2), np.float32), "sigma"),
 REQUESTS = [(signature, body) for family, signature, body in serving_rest.build_md_requests(
     os.path.join(ROOT, "BUILD.md")) if family == "denoise"]
 CALLS = {**{name: ("denoise", {"image": name, "sigma": "sigma"}) for name in ("grey", "colour", "grey3")},
-         "fast": ("denoise_fast", {"image": "grey", "sigma": "sigma"})}
+         "gmm": ("denoise_gmm", {"image": "grey", "sigma": "sigma"}),
+         "fast": ("denoise_gmm_fast", {"image": "grey", "sigma": "sigma"})}
+
+
+def make_conv(work, background):
+    """(A background job.) A small ConvDenoiser with random weights (not the near-identity of fresh ones), saved:
+    its path."""
+    model = conv_prior.ConvDenoiser(1, widths=(4, 8), blocks=1, seed=3)
+    model.build()
+    model.set_weights([w + 0.05 * np.random.default_rng(i).normal(size=w.shape)
+                       for i, w in enumerate(model.get_weights())])
+    path = str(work / "conv.keras")
+    save_model_file(model, path)
+    return path
 
 
 def export_and_reload(work, background):
-    """(A background job.) (The finished `python -m export --denoiser=PRIOR` process, its export_dir, the reload of
-    that export: CALLS, the BAD_INPUTS calls and BUILD.md's request bodies) for the GMM of fit_prior."""
+    """(A background job.) (The finished `python -m export --denoiser=CONV --gmm=GMM` process, its export_dir, the
+    reload of that export: CALLS, the BAD_INPUTS calls and BUILD.md's request bodies) for make_conv's prior and the
+    GMM of fit_prior."""
     export_dir = str(work / "denoise" / "1")
     env = {**os.environ, "PYTHONPATH": ROOT}
-    run = subprocess.run([sys.executable, "-m", "export",
-                          f"--denoiser={background.get(fit_prior).result()}", f"--export_dir={export_dir}"],
+    run = subprocess.run([sys.executable, "-m", "export", f"--denoiser={background.get(make_conv).result()}",
+                          f"--gmm={background.get(fit_prior).result()}", f"--export_dir={export_dir}"],
                          cwd=work, env=env, capture_output=True, text=True, timeout=600)
     if run.returncode:
         return run, export_dir, None
@@ -260,7 +270,12 @@ def export_and_reload(work, background):
 
 
 # Started with the session (tests/conftest.py): the export and its reload take a minute, on the other core.
-BACKGROUND = {"prior_file": fit_prior, "served_denoiser": export_and_reload}
+BACKGROUND = {"prior_file": fit_prior, "conv_file": make_conv, "served_denoiser": export_and_reload}
+
+
+@pytest.fixture(scope="module")
+def conv_file(background):
+    return background.get(make_conv).result()
 
 
 @pytest.fixture(scope="module")
@@ -268,30 +283,36 @@ def served_denoiser(background):
     return background.get(export_and_reload).result()
 
 
-def test_exported_denoiser_equals_the_function_without_tfvae(prior_file, served_denoiser):
+def test_exported_denoiser_equals_the_function_without_tfvae(prior_file, conv_file, served_denoiser):
+    """`denoise` is tfvae.denoise with the exported conv prior (grey, colour through the opponent transform),
+    `denoise_gmm` and `denoise_gmm_fast` EPLL with the GMM at stride 1 and 3."""
     run, export_dir, result = served_denoiser
     assert run.returncode == 0 and f"Exported the denoiser to {export_dir}" in run.stdout, run.stderr[-3000:]
-    prior = denoise_lib.load_prior(prior_file)
+    gmm, conv = denoise_lib.load_prior(prior_file), denoise_lib.load_prior(conv_file)
     metadata = json.load(open(os.path.join(export_dir, "assets.extra", "tfvae_metadata.json")))
     assert metadata["model_type"] == "denoiser" and metadata["config"]["components"] == 4
+    assert metadata["config"]["prior_type"] == "ConvDenoiser"
     inputs = EXPORT_INPUTS
     outputs = {name: result["outputs"][f"{name}.image"] for name in CALLS}
-    np.testing.assert_allclose(outputs["grey"], tfvae.denoise(inputs["grey"], SIGMA, prior=prior), atol=1e-5)
-    np.testing.assert_allclose(outputs["grey3"], tfvae.denoise(inputs["grey3"], SIGMA, prior=prior), atol=1e-5)
-    np.testing.assert_allclose(outputs["colour"], tfvae.denoise(inputs["colour"], SIGMA, prior=prior,
-                                                                colour="opponent"), atol=1e-5)
-    np.testing.assert_allclose(outputs["fast"], tfvae.denoise(inputs["grey"], SIGMA, prior=prior,
+    np.testing.assert_allclose(outputs["grey"], tfvae.denoise(inputs["grey"], SIGMA, prior=conv), atol=1e-5)
+    np.testing.assert_allclose(outputs["grey3"], tfvae.denoise(inputs["grey3"], SIGMA, prior=conv), atol=1e-5)
+    np.testing.assert_allclose(outputs["colour"], tfvae.denoise(inputs["colour"], SIGMA, prior=conv), atol=1e-5)
+    np.testing.assert_allclose(outputs["gmm"], tfvae.denoise(inputs["grey"], SIGMA, prior=gmm), atol=1e-5)
+    np.testing.assert_allclose(outputs["fast"], tfvae.denoise(inputs["grey"], SIGMA, prior=gmm,
                                                               stride=FAST_STRIDE), atol=1e-5)
-    for name, expected in zip(BAD_INPUTS, ["1 or 3 channels", "smaller than the 8x8 patch", "sigma must be positive",
+    assert not np.allclose(outputs["grey"], outputs["gmm"], atol=1e-3)
+    for name, expected in zip(BAD_INPUTS, ["1 or 3 channels", "smaller than 8x8", "sigma must be positive",
                                            "[H, W] or [H, W, C]"]):
         assert expected in result["errors"][name], (expected, result["errors"][name][:300])
     # BUILD.md's request bodies for the denoiser (TF Serving model "denoise"), one per signature.
-    assert sorted(signature for signature, _ in REQUESTS) == ["denoise", "denoise_fast", "serving_default"]
+    assert sorted(signature for signature, _ in REQUESTS) == ["denoise", "denoise_gmm", "denoise_gmm_fast",
+                                                              "serving_default"]
     specs = {"image": tf.TensorSpec(None, tf.float32), "sigma": tf.TensorSpec([], tf.float32)}
     for (signature, body), response in zip(REQUESTS, result["responses"]):
         assert "error" not in response, response["error"]
         inputs, row = serving_rest.parse(body, specs)
-        stride = FAST_STRIDE if signature == "denoise_fast" else 1
+        stride = FAST_STRIDE if signature == "denoise_gmm_fast" else 1
+        prior = gmm if signature.startswith("denoise_gmm") else conv
         expected = tfvae.denoise(inputs["image"], float(inputs["sigma"]), prior=prior, stride=stride).numpy()
         assert not row and np.asarray(response["outputs"]).shape == expected.shape
         np.testing.assert_allclose(response["outputs"], expected, atol=1e-5, err_msg=signature)

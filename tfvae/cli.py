@@ -26,7 +26,7 @@ FLAGS = flags.FLAGS
 USER_ERRORS = (ConfigError, DataError, StrategyError, TrainingError, FileExistsError)
 
 
-def _define(kind, name, default, help_text, **kwargs):
+def define_flag(kind, name, default, help_text, **kwargs):
     """flags.DEFINE_<kind>(name, default, help_text, **kwargs) unless the flag exists already."""
     if name not in FLAGS:
         getattr(flags, f"DEFINE_{kind}")(name, default, help=help_text, **kwargs)
@@ -34,25 +34,34 @@ def _define(kind, name, default, help_text, **kwargs):
 
 def define_common_flags():
     """The flags every app shares: --model_dir, the data flags, --seed, --batch_size, --strategy and friends."""
-    _define("string", "model_dir", os.path.join("runs", "default"), "the model's directory: config, checkpoints, "
+    define_flag("string", "model_dir", os.path.join("runs", "default"), "the model's directory: config, checkpoints, "
             "logs, pictures, exports")
-    _define("string", "dataset", None, "mnist_offline (embedded), a TFDS name (mnist, binarized_mnist, "
+    define_flag("string", "dataset", None, "mnist_offline (embedded), a TFDS name (mnist, binarized_mnist, "
             "fashion_mnist, cifar10, ...), npz:PATH (x_train, x_test[, y_train, y_test]) or folder:PATH")
-    _define("string", "data_dir", None, "TFDS data directory (default: TFDS's own, ~/tensorflow_datasets)")
-    _define("bool", "download", False, "let TFDS download and prepare a data set that is not prepared yet")
-    _define("integer", "image_size", None, "folder data sets: side of the square centre crops, in pixels")
-    _define("integer", "channels", None, "folder data sets: 1 (grey) or 3 (RGB)")
-    _define("string", "input", None, "the input file (apps.denoise, apps.colorize: an image; none: a built-in demo)")
-    _define("string", "output", None, "where the result goes (apps.evaluate: JSON, default MODEL_DIR/evaluation.json;"
+    define_flag("string", "data_dir", None, "TFDS data directory (default: TFDS's own, ~/tensorflow_datasets)")
+    define_flag("bool", "download", False, "let TFDS download and prepare a data set that is not prepared yet")
+    define_flag("integer", "image_size", None, "folder data sets: side of the square centre crops, in pixels")
+    define_flag("integer", "channels", None, "folder data sets: 1 (grey) or 3 (RGB)")
+    define_flag("string", "input", None, "the input file (apps.denoise, apps.colorize: an image; none: a built-in demo)")
+    define_flag("string", "output", None, "where the result goes (apps.evaluate: JSON, default MODEL_DIR/evaluation.json;"
             " apps.denoise: an image, default denoised.png; apps.train_patch_prior: the prior file)")
-    _define("integer", "seed", 0, "seed of weights, data order, noise and patch draws")
-    _define("integer", "batch_size", 128, "images per batch (training: the global batch, split over replicas)")
+    define_flag("integer", "seed", 0, "seed of weights, data order, noise and patch draws")
+    define_flag("integer", "batch_size", 128, "images per batch (training: the global batch, split over replicas)")
     # Training apps (apps.train, apps.train_patch_prior): where the replicas run (tfvae/distribute.py, BUILD.md).
-    _define("enum", "strategy", "default", "tf.distribute strategy", enum_values=list(STRATEGIES))
-    _define("integer", "cpu_devices", 1, "split the CPU into this many logical devices (for --strategy=mirrored "
+    define_flag("enum", "strategy", "default", "tf.distribute strategy", enum_values=list(STRATEGIES))
+    define_flag("integer", "cpu_devices", 1, "split the CPU into this many logical devices (for --strategy=mirrored "
             "without GPUs)")
-    _define("string", "tpu", "", "--strategy=tpu: TPU name or address (empty: from the environment)")
-    _define("list", "gpus", None, "--strategy=mirrored: the indices of the GPUs to use (default: every visible GPU)")
+    define_flag("string", "tpu", "", "--strategy=tpu: TPU name or address (empty: from the environment)")
+    define_flag("list", "gpus", None, "--strategy=mirrored: the indices of the GPUs to use (default: every visible GPU)")
+
+
+def define_training_flags():
+    """The flags apps.train_patch_prior and apps.train_denoiser share: --data, --train_steps, --run_dir."""
+    define_flag("string", "data", "folder:../shared/data/denoise/train400", "folder:PATH of the training images "
+                "(grey for the patch priors)")
+    define_flag("integer", "train_steps", 20_000, "training steps (apps.train_patch_prior: the denoiser and the flow)")
+    define_flag("string", "run_dir", None, "keep checkpoints and TensorBoard logs here, so a killed run resumes where "
+                "it stopped (apps.train_patch_prior: the denoiser and the flow; default: none)")
 
 
 def define_config_flags(classes):

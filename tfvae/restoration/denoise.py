@@ -1,11 +1,18 @@
-"""Denoising images of any size, grey or colour, 8-bit or float, with a patch prior: `tfvae.denoise(image, sigma)`.
+"""Denoising images of any size, grey or colour, 8-bit or float: `tfvae.denoise(image, sigma)`.
 
-The work is EPLL (tfvae.restoration.epll) with a patch prior over grey DC-removed patches, by default the GMM that
-ships in the package (PRIOR_FILE, trained by apps.train_patch_prior; BUILD.md has the command). Everything is
-TensorFlow ops on an image whose size may be known only when the graph runs, so `denoise` works eagerly, inside
-`tf.data.Dataset.map` and in a SavedModel.
+Two kinds of prior (`load_prior` names them):
+- a patch prior over grey DC-removed patches in EPLL (tfvae/restoration/epll.py): the GMM ("gmm", PRIOR_FILE, trained
+  by apps.train_patch_prior; BUILD.md has the command; the default, DEFAULT_PRIOR), the learned patch denoiser
+  ("learned") or the flow ("flow");
+- an image prior: the convolutional denoiser (tfvae/restoration/conv_prior.py; "conv", CONV_PRIOR_FILE, trained by
+  apps.train_denoiser; "conv_colour", CONV_COLOUR_PRIOR_FILE, for RGB where one is shipped), a network D(y, s) over
+  whole images for every noise level, used in one pass or as the z-step of plug-and-play splitting
+  (tfvae/restoration/pnp.py). It becomes DEFAULT_PRIOR once it beats the GMM on the validation split.
+Everything is TensorFlow ops on an image whose size may be known only when the graph runs, so `denoise` works
+eagerly, inside `tf.data.Dataset.map` and in a SavedModel; each setting is compiled once for every image size.
 
-Colour images [H, W, 3] go through an opponent colour transform with orthogonal rows,
+Colour images [H, W, 3] go straight into a colour image prior. A grey prior (patch or image) sees them through an
+opponent colour transform with orthogonal rows,
 
     Y = (R + G + B) / 3,    C1 = (R - B) / 2,    C2 = (R - 2 G + B) / 4,
 
@@ -24,14 +31,21 @@ import numpy as np
 import tensorflow as tf
 
 from tfvae.progress import require_eager
-from tfvae.restoration import deep_prior, flow_prior  # noqa: F401  (registers the .keras priors' classes)
+from tfvae.restoration import conv_prior, deep_prior, flow_prior  # noqa: F401  (registers the .keras priors' classes)
 from tfvae.restoration import epll as epll_lib
-from tfvae.restoration import patches
+from tfvae.restoration import patches, pnp
 from tfvae.restoration.gmm import PatchGMM
 
 PRIOR_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gmm_prior.npz")
 LEARNED_PRIOR_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "denoiser_prior.keras")
 FLOW_PRIOR_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flow_prior.keras")
+CONV_PRIOR_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conv_prior.keras")
+CONV_COLOUR_PRIOR_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conv_colour_prior.keras")
+PRIOR_FILES = {"gmm": PRIOR_FILE, "learned": LEARNED_PRIOR_FILE, "flow": FLOW_PRIOR_FILE, "conv": CONV_PRIOR_FILE,
+               "conv_colour": CONV_COLOUR_PRIOR_FILE}
+# The GMM until the convolutional prior beats it on the validation split (README: as trained so far it does not).
+DEFAULT_PRIOR = "gmm"
+MIN_SIDE = 8  # the smallest image side any prior takes (the 8x8 patches; the conv prior's padding)
 COLOUR_MODES = ("opponent", "per_channel")
 OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], np.float32)  # RGB -> Y C1 C2
 OPPONENT_LOW = np.array([0.0, -0.5, -0.5], np.float32)  # each channel's range is [low, low + 1]
@@ -40,35 +54,51 @@ MAX_SIGMA = 1.0  # on the [0, 1] scale: noise as strong as the whole range; more
 
 
 def prior_file(path=None):
-    """The file of a prior name: None -> PRIOR_FILE, "learned" -> LEARNED_PRIOR_FILE, "flow" -> FLOW_PRIOR_FILE, a
-    path -> itself."""
-    return {None: PRIOR_FILE, "shipped": PRIOR_FILE, "learned": LEARNED_PRIOR_FILE, "flow": FLOW_PRIOR_FILE}.get(path, path)
+    """The file of a prior name (PRIOR_FILES; None and "shipped": DEFAULT_PRIOR), or a path itself."""
+    return PRIOR_FILES.get(DEFAULT_PRIOR if path in (None, "shipped") else path, path)
 
 
 @functools.lru_cache(maxsize=None)
 def load_prior(path=None):
-    """The patch prior at path, loaded once per path: a GMM (.npz), a learned denoiser or a flow (.keras) written by
-    apps.train_patch_prior; None: the GMM shipped in the package (PRIOR_FILE); "learned": the shipped learned
-    denoiser prior (LEARNED_PRIOR_FILE); "flow": the shipped flow prior (FLOW_PRIOR_FILE)."""
+    """The prior at path, loaded once per path: a GMM (.npz, apps.train_patch_prior), a learned patch denoiser or a
+    flow (.keras, apps.train_patch_prior), a convolutional denoiser (.keras, apps.train_denoiser); or a name of
+    PRIOR_FILES, the priors shipped in the package (None: DEFAULT_PRIOR)."""
     path = prior_file(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no patch prior at {path}; train one with apps.train_patch_prior (BUILD.md)")
+        raise FileNotFoundError(f"no prior at {path}; train one with apps.train_patch_prior or apps.train_denoiser "
+                                "(BUILD.md)")
     if path.endswith(".keras"):
-        return keras.models.load_model(path, compile=False)  # a DenoiserPrior or a FlowPatchPrior
+        return keras.models.load_model(path, compile=False)  # a DenoiserPrior, FlowPatchPrior or ConvDenoiser
     return PatchGMM.load(path)
+
+
+def default_prior(channels):
+    """The prior tfvae.denoise uses for images of `channels` (1 or 3) when given none: the shipped colour image prior
+    for 3 where there is one, else DEFAULT_PRIOR."""
+    if channels == 3 and DEFAULT_PRIOR == "conv" and os.path.isfile(CONV_COLOUR_PRIOR_FILE):
+        return load_prior("conv_colour")
+    return load_prior()
+
+
+def is_image_prior(prior):
+    """Whether prior denoises whole images (a ConvDenoiser: prior((y [B, H, W, C], s [B]))) rather than patches."""
+    return not hasattr(prior, "denoise_patches")
 
 
 def denoise(image, sigma, prior=None, colour=None, stride=1, betas=None, progress=None):
     """Restores an image with white Gaussian noise of standard deviation sigma; returns an image like the input.
 
-    image: [H, W] or [H, W, C] with C = 1 or 3 (3 needs `colour`); uint8 (0..255), or float on [0, 1]. The output
-        has the input's shape and dtype (uint8 rounded).
+    image: [H, W] or [H, W, C] with C = 1 or 3, sides at least MIN_SIDE; uint8 (0..255), or float on [0, 1]. The
+        output has the input's shape and dtype (uint8 rounded).
     sigma: the noise level on the image's own scale (25 for 8-bit images, 25 / 255 for [0, 1] floats), > 0: a number
         or a scalar tensor.
-    prior: a patch prior (tfvae.restoration.epll's protocol); None: the shipped GMM.
-    colour: how to denoise [H, W, 3]: "opponent" or "per_channel" (module docstring); None refuses colour images.
-    stride: the patch grid's step (1: the paper; FAST_STRIDE: the fast mode, about stride^2 times fewer patches).
-    betas: the splitting schedule as multiples of 1 / sigma^2; None: tfvae.restoration.epll.BETAS.
+    prior: an image prior (a ConvDenoiser) or a patch prior (tfvae.restoration.epll's protocol), e.g. from
+        `load_prior`; None: `default_prior` (DEFAULT_PRIOR).
+    colour: how a grey prior denoises [H, W, 3]: "opponent" (None: the default) or "per_channel" (module docstring);
+        a colour image prior takes RGB as it is.
+    stride: a patch prior's patch grid step (1: the paper; FAST_STRIDE: about stride^2 times fewer patches).
+    betas: the splitting schedule as multiples of 1 / sigma^2; None: tfvae.restoration.epll.BETAS for a patch prior,
+        tfvae.restoration.pnp.BETAS (one pass) for an image prior.
     progress: None (one compiled graph), or progress(splitting steps done, total) (tfvae/progress.py), called after
         each step of each channel; the steps then run one by one, each compiled as in that graph, with the same
         result (call denoise eagerly).
@@ -82,29 +112,59 @@ def denoise(image, sigma, prior=None, colour=None, stride=1, betas=None, progres
     channels = 1 if image.shape.rank == 2 else image.shape[-1]
     if channels not in (1, 3):
         raise ValueError(f"image must have 1 or 3 channels, got {channels} (convert RGBA or other images first)")
-    if channels == 3 and colour is None:
-        raise ValueError("a colour image needs a colour mode: the prior is over grey patches; pass colour='opponent' "
-                         "(or 'per_channel') to denoise its channels with it")
     if colour is not None and colour not in COLOUR_MODES:
         raise ValueError(f"colour must be one of {COLOUR_MODES} or None, got {colour!r}")
+    colour = colour or "opponent"
     scale = 255.0 if image.dtype == tf.uint8 else 1.0
     sigma = epll_lib.check_sigma(sigma, largest=MAX_SIGMA * scale)  # noise as strong as the whole value range at most
     sigma01 = tf.cast(sigma, tf.float32) / scale if tf.is_tensor(sigma) else sigma / scale
-    prior = prior or load_prior()
-    patches.check_shape(image.shape[:2], patch_size(prior), stride)  # sizes known now; the others when run
-    betas = epll_lib.BETAS if betas is None else betas
+    prior = prior or default_prior(channels)
+    image_prior = is_image_prior(prior)
+    patches.check_shape(image.shape[:2], MIN_SIDE if image_prior else patch_size(prior), stride)  # sizes known now
+    betas = tuple((pnp.BETAS if image_prior else epll_lib.BETAS) if betas is None else betas)
 
     x = tf.cast(image, tf.float32) / scale  # [0, 1]
     x = x[..., None] if image.shape.rank == 2 else x  # [H, W, C]
+    if not x.shape[:2].is_fully_defined():  # a size known only when the graph runs: checked then
+        with tf.control_dependencies([tf.debugging.assert_greater_equal(
+                tf.shape(x)[:2], MIN_SIDE, message=f"the image is smaller than {MIN_SIDE}x{MIN_SIDE}")]):
+            x = tf.identity(x)
     sigma01 = tf.cast(sigma01, tf.float32)
-    if progress is None:
-        restored = _restorer(prior, channels, colour, stride, tuple(betas))(x, sigma01)
+    if image_prior:
+        restored = _image_restorer(prior, channels, colour, betas)(x, sigma01)
+        if progress is not None:
+            progress(len(betas), len(betas))
+    elif progress is None:
+        restored = _restorer(prior, channels, colour, stride, betas)(x, sigma01)
     else:
-        restored = _restore(x, sigma01, channels, colour, _in_steps(prior, channels, stride, tuple(betas), progress))
+        restored = _restore(x, sigma01, channels, colour, _in_steps(prior, channels, stride, betas, progress))
     restored = restored[..., 0] if image.shape.rank == 2 else restored
     if image.dtype == tf.uint8:
         return tf.cast(tf.round(restored * 255), tf.uint8)
     return tf.cast(restored, image.dtype)
+
+
+@functools.lru_cache(maxsize=16)
+def _image_restorer(prior, channels, colour, betas):
+    """A tf.function: x [H, W, channels] on [0, 1], sigma (float32 scalar, [0, 1] scale) -> restored [H, W, channels]
+    by the image prior (tfvae/restoration/pnp.py: one pass for betas (1,)), compiled once for every image size."""
+    def network(x, s):  # [H, W, C], a scalar -> D(x, s) [H, W, C]
+        return prior((x[None], tf.reshape(s, [1])))[0]
+
+    def run(c, image, sigma, value_range):  # one channel [H, W] through the grey prior
+        lo, hi = value_range
+        out = pnp.pnp((image[..., None] - lo) / (hi - lo), sigma / (hi - lo), network, betas)[..., 0]
+        return tf.clip_by_value(out * (hi - lo) + lo, lo, hi)
+
+    def restore(x, sigma):
+        if prior.channels == 3 and channels == 3:
+            return tf.clip_by_value(pnp.pnp(x, sigma, network, betas), 0, 1)
+        if prior.channels == 3:
+            raise ValueError("a colour image prior takes [H, W, 3] images; use a grey prior for grey images")
+        return _restore(x, sigma, channels, colour, run)
+
+    return tf.function(restore, input_signature=[tf.TensorSpec([None, None, channels]), tf.TensorSpec([])],
+                       autograph=False)
 
 
 @functools.lru_cache(maxsize=16)

@@ -1,13 +1,17 @@
 """The denoiser as a SavedModel: `python -m export --denoiser=shipped --export_dir=serving/denoise/1`.
 
-Any patch prior of the library is served: the GMM (its parameters become variables of the SavedModel), the learned
-denoiser or the flow (their Keras weights become variables). Signatures (TF Serving serves them; loading needs
-TensorFlow only):
+It serves a prior of the library (by default the shipped one, tfvae/restoration/denoise.py: DEFAULT_PRIOR) and the
+GMM in EPLL beside it: the GMM's parameters become variables of the SavedModel, a Keras prior's weights (the
+convolutional denoiser, the learned patch denoiser, the flow) are tracked as its variables. Signatures (TF Serving
+serves them; loading needs TensorFlow only), each taking image (float32 [H, W] or [H, W, C], C = 1 or 3, values on
+[0, 1], any size of at least 8x8) and sigma (float32 scalar, the noise level on the same scale: 25 / 255 for sigma 25
+of 8-bit images) and returning {image}, the restoration of the same shape:
 
-- `denoise` (also `serving_default`): image (float32 [H, W] or [H, W, C], C = 1 or 3, values on [0, 1], any size of
-  at least 8x8), sigma (float32 scalar, the noise level on the same scale: 25 / 255 for sigma 25 of 8-bit images)
-  -> {image}: the EPLL restoration (tfvae.restoration.denoise; colour images through the opponent transform).
-- `denoise_fast`: the same with patch stride FAST_STRIDE = 3 (README has the measured speed/quality trade-off).
+- `denoise` (also `serving_default`): tfvae.denoise with the exported prior (a colour image prior for [H, W, 3] where
+  one is exported with it; a grey prior sees colour through the opponent transform);
+- `denoise_gmm`: EPLL with the GMM (`--gmm`; by default the exported prior if it is one, else the shipped GMM) at
+  patch stride 1;
+- `denoise_gmm_fast`: the same at patch stride FAST_STRIDE = 3 (README has the measured speed/quality trade-off).
 
 Bad input (wrong rank, channels, a too small image, sigma <= 0 or > 1) fails inside the graph with a message naming it.
 The archive goes through the library's one writer (tfvae/serving.py: atomic, with the metadata asset).
@@ -22,35 +26,38 @@ from tfvae.restoration import denoise as denoise_lib
 from tfvae.restoration.gmm import PatchGMM
 
 FAST_STRIDE = denoise_lib.FAST_STRIDE
-SIGNATURES = ("denoise", "denoise_fast")
+SIGNATURES = ("denoise", "denoise_gmm", "denoise_gmm_fast")
 
 
 class Denoiser(tf.Module):
-    """Holds a patch prior (a PatchGMM's parameters as variables, or a Keras prior) and serves `denoise` and
-    `denoise_fast`."""
+    """Holds a prior (grey, and optionally a colour image prior) and a GMM, and serves the module docstring's
+    signatures."""
 
-    def __init__(self, prior):
+    def __init__(self, prior, gmm, colour_prior=None):
         super().__init__(name="denoiser")
-        if isinstance(prior, PatchGMM):
-            self.log_weights = tf.Variable(prior.log_weights, trainable=False, name="log_weights")
-            self.eigenvalues = tf.Variable(prior.eigenvalues, trainable=False, name="eigenvalues")
-            self.eigenvectors = tf.Variable(prior.eigenvectors, trainable=False, name="eigenvectors")
-            self.prior_model = None
-        else:  # a DenoiserPrior or FlowPatchPrior: a Keras model, tracked with its weights
-            self.prior_model = prior
+        self.log_weights = tf.Variable(gmm.log_weights, trainable=False, name="log_weights")
+        self.eigenvalues = tf.Variable(gmm.eigenvalues, trainable=False, name="eigenvalues")
+        self.eigenvectors = tf.Variable(gmm.eigenvectors, trainable=False, name="eigenvectors")
+        self.prior_model = None if isinstance(prior, PatchGMM) else prior  # a Keras model
+        self.colour_model = colour_prior
+        # Their weights, tracked here: Keras 3 keeps sublayers in structures TensorFlow's object graph may not see
+        # (a tuple in a list), and a signature must not capture an untracked variable.
+        self.prior_weights = [w for m in (self.prior_model, colour_prior) if m is not None for w in m.weights]
         spec = [tf.TensorSpec(None, tf.float32, name="image"), tf.TensorSpec([], tf.float32, name="sigma")]
-        self.denoise = tf.function(lambda image, sigma: self._restore(image, sigma, 1), input_signature=spec)
-        self.denoise_fast = tf.function(lambda image, sigma: self._restore(image, sigma, FAST_STRIDE),
-                                        input_signature=spec)
+        self.denoise = tf.function(lambda image, sigma: self._restore(image, sigma, self.prior_model, 1),
+                                   input_signature=spec)
+        self.denoise_gmm = tf.function(lambda image, sigma: self._restore(image, sigma, None, 1), input_signature=spec)
+        self.denoise_gmm_fast = tf.function(lambda image, sigma: self._restore(image, sigma, None, FAST_STRIDE),
+                                            input_signature=spec)
 
-    def prior(self):
-        if self.prior_model is not None:
-            return self.prior_model
+    def gmm(self):
         return PatchGMM.from_eigendecomposition(self.log_weights, self.eigenvalues, self.eigenvectors)
 
-    def _restore(self, image, sigma, stride):
-        """image [H, W] or [H, W, C] (rank and C known only when run) -> {"image": restored, same shape}."""
-        prior = self.prior()
+    def _restore(self, image, sigma, prior, stride):
+        """image [H, W] or [H, W, C] (rank and C known only when run) -> {"image": restored, same shape} by `prior`
+        (None: the GMM)."""
+        grey_prior = prior if prior is not None else self.gmm()
+        colour_prior = self.colour_model if prior is not None and self.colour_model is not None else grey_prior
         shape = tf.shape(image)
         rank = tf.size(shape)
         with tf.control_dependencies([tf.debugging.assert_equal(
@@ -63,25 +70,36 @@ class Denoiser(tf.Module):
             image3 = tf.identity(image3)
 
         def colour():
-            return denoise_lib.denoise(tf.ensure_shape(image3, [None, None, 3]), sigma, prior, "opponent", stride)
+            return denoise_lib.denoise(tf.ensure_shape(image3, [None, None, 3]), sigma, colour_prior, "opponent",
+                                       stride)
 
         def grey():
-            return denoise_lib.denoise(tf.ensure_shape(image3[..., :1], [None, None, 1]), sigma, prior, stride=stride)
+            return denoise_lib.denoise(tf.ensure_shape(image3[..., :1], [None, None, 1]), sigma, grey_prior,
+                                       stride=stride)
 
         restored = tf.cond(tf.equal(channels, 3), colour, grey)
         return {"image": tf.reshape(restored, shape)}
 
 
-def export_denoiser(prior_path, export_dir, overwrite=False):
-    """Writes the denoiser SavedModel with the patch prior at prior_path (denoise.load_prior: None for the shipped
-    GMM, "learned", "flow", or a .npz / .keras file); returns export_dir."""
+def export_denoiser(prior_path, export_dir, overwrite=False, gmm_path=None):
+    """Writes the denoiser SavedModel with the prior at prior_path (denoise.load_prior: None or "shipped" for the
+    shipped default, with the shipped colour prior where there is one; a name of denoise.PRIOR_FILES; or a .npz /
+    .keras file) and a GMM (gmm_path; None: the prior itself if it is one, else the shipped GMM); returns
+    export_dir."""
     prior = denoise_lib.load_prior(prior_path)
-    module = Denoiser(prior)
-    signatures = {"serving_default": module.denoise, "denoise": module.denoise, "denoise_fast": module.denoise_fast}
-    config = {"prior": os.path.abspath(denoise_lib.prior_file(prior_path)), "patch_size": denoise_lib.patch_size(prior),
-              "fast_stride": FAST_STRIDE, "prior_type": type(prior).__name__}
-    if isinstance(prior, PatchGMM):
-        config["components"] = prior.num_components
-    # No training step: a prior file does not record its training steps (apps.train_patch_prior prints them).
+    default = prior_path in (None, "shipped")
+    colour_prior = denoise_lib.default_prior(3) if default else None
+    colour_prior = colour_prior if colour_prior is not None and colour_prior is not prior else None
+    gmm = denoise_lib.load_prior(gmm_path) if gmm_path else prior if isinstance(prior, PatchGMM) else \
+        denoise_lib.load_prior("gmm")
+    if not isinstance(gmm, PatchGMM):
+        raise ValueError(f"{gmm_path} is not a GMM (.npz)")
+    module = Denoiser(prior, gmm, colour_prior)
+    signatures = {"serving_default": module.denoise, "denoise": module.denoise, "denoise_gmm": module.denoise_gmm,
+                  "denoise_gmm_fast": module.denoise_gmm_fast}
+    config = {"prior": os.path.abspath(denoise_lib.prior_file(prior_path)), "prior_type": type(prior).__name__,
+              "colour_prior": type(colour_prior).__name__ if colour_prior is not None else None,
+              "fast_stride": FAST_STRIDE, "components": gmm.num_components}
+    # No training step: a prior file does not record its training steps (the training apps print them).
     return serving.write(export_dir, lambda path: tf.saved_model.save(module, path, signatures=signatures),
                          "denoiser", config, SIGNATURES, overwrite=overwrite)
