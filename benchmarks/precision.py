@@ -1,19 +1,19 @@
 """Benchmark: mixed precision on the CPU (issue 14): training throughput and test metrics in float32 and
 mixed_bfloat16, whether the input pipeline keeps up, and where the step's time goes.
 
-    nice python benchmarks/precision.py              # everything (about 25 minutes on 2 shared CPU cores)
-    python benchmarks/precision.py --models=vae --vae_epochs=2 --xla_epochs=2 --num_samples=5 \
-        --sections=models,pipeline --rounds=1 --output=/tmp/precision.json          # a quick check that it runs
+    nice python benchmarks/precision.py              # everything (about 30 minutes on 2 shared CPU cores)
+    python benchmarks/precision.py --models=vae --vae_epochs=2 --num_samples=5 --sections=models,pipeline \
+        --rounds=1 --output=/tmp/precision.json                                     # a quick check that it runs
 
-Section `models`: each model trains for the same number of steps from the same seed in every precision, through
+Section `models`: each model trains for the same number of steps from the same seed in every --precisions, through
 `tfvae.families.train` (the denoiser through `tfvae.training.fit` with `deep_prior.fit_denoiser`'s model, data and
 schedule, in epochs of --denoiser_steps_per_epoch steps so the compiling one can be left out), with --jit_compile=auto
-(tfvae/distribute.py: use_jit; on a CPU XLA for float32 only). Throughput: training images (patches for the
-denoiser) per epoch over the median epoch time from epoch 2 on (compilation excluded; benchmarks/common.py), the mean
-beside it. Then on held-out data:
+(tfvae/distribute.py: use_jit; on a CPU XLA for float32 only); the vqvae, colorizer and denoiser also train for
+--xla_off_epochs in float32 without XLA (throughput only). Throughput: training images (patches for the denoiser)
+per epoch over the median epoch time from epoch 2 on (compilation excluded; benchmarks/common.py), the mean beside
+it. Then on held-out data:
 - `vae`, the default conv VAE of apps.train (dynamic binarization, batch 128): test NLL by --num_samples importance
-  samples on all 2,000 test images (tfvae/evaluation.py); also trained for --xla_epochs (throughput only) in
-  float32 without XLA and mixed_bfloat16 with XLA, the cases use_jit decides;
+  samples on all 2,000 test images (tfvae/evaluation.py);
 - `vqvae`, `--model=vqvae --likelihood=gaussian --pixels=continuous` (batch 128): squared error per test image and the
   codes' bits under the uniform prior (49 log2 K) and their perplexity (tfvae/rate_distortion.py: vqvae_point);
 - `colorize`, 64x64 crops, batch 16: PSNR, ab RMSE and AuC of the expected colouring of the 6 whole held-out images
@@ -24,9 +24,10 @@ beside it. Then on held-out data:
 
 Section `pipeline` (the conv VAE, interleaved so that the shared machine's load falls on every case alike): seconds
 per training step with the real pipeline (`FAMILY.datasets`, as families.train builds it) and with one in-memory
-batch repeated (`tf.data.Dataset.from_tensors(batch).repeat()`), in float32 and mixed_bfloat16, at batch 128 and at
---large_batch (real pipeline only). Each case runs the model's compiled multi-step train function (what model.fit
-calls, 31 or 15 steps a call) on one long-lived iterator: --rounds timed calls per case after one untimed.
+batch repeated (`tf.data.Dataset.from_tensors(batch).repeat()`) in each precision at batch 128; the real pipeline at
+--large_batch; float32 without XLA and mixed_bfloat16 with XLA (use_jit's other choices) at batch 128 and (float32)
+--large_batch. Each case runs the model's compiled multi-step train function (what model.fit calls: 31 steps a call
+at batch 128, 15 at 512) on one long-lived iterator: --rounds timed calls per case after one untimed.
 
 Section `profile` (the conv VAE, without XLA so every TF op is visible): TensorFlow's profiler over one call of the
 train function at batch 128 and --large_batch, float32 and mixed_bfloat16: CPU time per step (self time summed over
@@ -71,14 +72,15 @@ SECTIONS = ("models", "pipeline", "profile")
 flags.DEFINE_list("models", list(MODELS), f"section models: which of {MODELS}")
 flags.DEFINE_list("sections", list(SECTIONS), f"which of {SECTIONS}")
 flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "precisions every model is trained in")
-flags.DEFINE_integer("vae_epochs", 5, "vae: epochs of 62 steps")
-flags.DEFINE_integer("xla_epochs", 3, "vae: epochs of the float32-without-XLA and bfloat16-with-XLA runs")
+flags.DEFINE_integer("vae_epochs", 4, "vae: epochs of 62 steps")
 flags.DEFINE_integer("num_samples", 100, "vae: importance samples per test image for the NLL")
 flags.DEFINE_integer("vqvae_epochs", 3, "vqvae: epochs of 62 steps")
-flags.DEFINE_integer("colorize_epochs", 4, "colorize: epochs of 28 steps (8 crops of each of 57 training images)")
-flags.DEFINE_integer("denoiser_steps", 600, "denoiser: training steps")
+flags.DEFINE_integer("colorize_epochs", 3, "colorize: epochs of 28 steps (8 crops of each of 57 training images)")
+flags.DEFINE_integer("denoiser_steps", 400, "denoiser: training steps")
 flags.DEFINE_integer("denoiser_steps_per_epoch", 100, "denoiser: steps per timed epoch")
 flags.DEFINE_integer("denoiser_patches", 200_000, "denoiser: training patches drawn from the training images")
+flags.DEFINE_integer("xla_off_epochs", 2, "vqvae, colorize, denoiser: epochs of the float32 run without XLA "
+                     "(throughput only; the vae's is in section pipeline; 0: none)")
 flags.DEFINE_integer("rounds", 3, "pipeline: timed train-function calls per case")
 flags.DEFINE_integer("large_batch", 512, "pipeline, profile: the second batch size of the conv VAE")
 flags.DEFINE_integer("float16_steps", 1, "profile: steps of mixed_float16 timed (after one untimed; 0: none)")
@@ -131,56 +133,65 @@ def train(config, train_config, data):
                    "load_before": load, "load_after": os.getloadavg()[0]}
 
 
-def run_vae(data):
-    cases = [(p, "auto", FLAGS.vae_epochs, True) for p in FLAGS.precisions]
-    if FLAGS.xla_epochs:
-        cases += [("float32", "off", FLAGS.xla_epochs, False), ("mixed_bfloat16", "on", FLAGS.xla_epochs, False)]
+def cases(epochs, off_epochs):
+    """(precision, jit_compile, epochs, evaluate) of one model's runs: every --precisions with use_jit's choice, and
+    float32 without XLA for off_epochs (throughput only)."""
+    return ([(p, "auto", epochs, True) for p in FLAGS.precisions]
+            + ([("float32", "off", off_epochs, False)] if off_epochs else []))
+
+
+def run_family(name, data, make_config, batch_size, epochs, metric, off_epochs):
+    """Trains make_config(precision) per `cases`; metric(model, config) -> a dict on the held-out data."""
     rows = []
-    for precision, jit, epochs, evaluate in cases:
-        config = families.make_config(input_shape=(28, 28, 1), precision=precision)  # apps.train's default model
-        model, row = train(config, TrainConfig(batch_size=128, epochs=epochs, jit_compile=jit), data)
+    for precision, jit, run_epochs, evaluate in cases(epochs, off_epochs):
+        config = make_config(precision)
+        model, row = train(config, TrainConfig(batch_size=batch_size, epochs=run_epochs, jit_compile=jit), data)
         if evaluate:
             start = time.perf_counter()
-            test = families.of(config).test_batches(data, config, 100)
-            result = evaluation.evaluate(model, test, FLAGS.num_samples, config.seed)
-            row.update(metric={k: result[k] for k in ("nll", "bits_per_dim", "elbo", "rate", "distortion",
-                                                      "active_units", "num_images", "num_samples")},
-                       eval_wall_s=time.perf_counter() - start)
-        rows.append({"model": "vae", **row})
+            row.update(metric=metric(model, config), eval_wall_s=time.perf_counter() - start)
+        rows.append({"model": name, **row})
         report(rows[-1])
     return rows
+
+
+def run_vae(data):
+    def metric(model, config):
+        test = families.of(config).test_batches(data, config, 100)
+        result = evaluation.evaluate(model, test, FLAGS.num_samples, config.seed)
+        return {k: result[k] for k in ("nll", "bits_per_dim", "elbo", "rate", "distortion", "active_units",
+                                       "num_images", "num_samples")}
+
+    return run_family("vae", data, lambda p: families.make_config(input_shape=(28, 28, 1), precision=p), 128,
+                      FLAGS.vae_epochs, metric, 0)  # the vae without XLA: section pipeline
 
 
 def run_vqvae(data):
-    rows = []
-    for precision in FLAGS.precisions:
-        config = families.make_config(model="vqvae", input_shape=(28, 28, 1), likelihood="gaussian",
-                                      pixels="continuous", precision=precision)
-        model, row = train(config, TrainConfig(batch_size=128, epochs=FLAGS.vqvae_epochs), data)
+    def make_config(precision):
+        return families.make_config(model="vqvae", input_shape=(28, 28, 1), likelihood="gaussian",
+                                    pixels="continuous", precision=precision)
+
+    def metric(model, config):
         test = data_lib.eval_dataset(data_lib.prepare(data.x_test, config.pixels, config.seed, False), 200,
                                      config.pixels, config.seed, labels=data.y_test)
         point = rate_distortion.vqvae_point(model, test)
-        row["metric"] = {"mse_per_image": point["mse_per_image"], "mse_per_pixel": point["mse_per_pixel"],
-                         "rate_uniform_bits": point["rate_uniform_bits"], "perplexity": point["perplexity"][0],
-                         "codes_used": point["codes_used"][0], "num_images": point["num_images"]}
-        rows.append({"model": "vqvae", **row})
-        report(rows[-1])
-    return rows
+        return {"mse_per_image": point["mse_per_image"], "mse_per_pixel": point["mse_per_pixel"],
+                "rate_uniform_bits": point["rate_uniform_bits"], "perplexity": point["perplexity"][0],
+                "codes_used": point["codes_used"][0], "num_images": point["num_images"]}
+
+    return run_family("vqvae", data, make_config, 128, FLAGS.vqvae_epochs, metric, FLAGS.xla_off_epochs)
 
 
 def run_colorize():
     data = colour_data.load(f"folder:{os.path.join(SHARED, 'color')}", 64)
-    rows = []
-    for precision in FLAGS.precisions:
-        config = families.make_config(model="colorize", precision=precision)
-        model, row = train(config, TrainConfig(batch_size=16, epochs=FLAGS.colorize_epochs), data)
+
+    def metric(model, config):
         colorize = lambda grey: colour.to_uint8(model.colorize(grey)).numpy()  # noqa: E731
-        metrics = colour_evaluation.method_metrics(colorize, data.x_test)
-        row["metric"] = {"psnr": metrics["psnr"], "ab_rmse": metrics["ab_rmse"], "auc": metrics["auc"],
-                         "num_images": len(data.x_test)}
-        rows.append({"model": "colorize", **row})
-        report(rows[-1])
-    return rows
+        result = colour_evaluation.method_metrics(colorize, data.x_test)
+        return {"psnr": result["psnr"], "ab_rmse": result["ab_rmse"], "auc": result["auc"],
+                "num_images": len(data.x_test)}
+
+    return run_family("colorize", data, lambda p: families.make_config(model="colorize", precision=p), 16,
+                      FLAGS.colorize_epochs, metric, FLAGS.xla_off_epochs)
 
 
 def denoiser_patches():
@@ -193,10 +204,10 @@ def denoiser_patches():
     return [p - p.mean(1, keepdims=True) for p in patches]
 
 
-def fit_denoiser(patches, precision, timer):
-    """deep_prior.fit_denoiser(patches, denoiser_steps, 1024, precision=precision)'s training, with epochs of
-    --denoiser_steps_per_epoch steps and `timer` as a callback (the batches and steps are the same: step_batches'
-    epochs do not depend on Keras's)."""
+def fit_denoiser(patches, precision, jit_compile, epochs, timer):
+    """deep_prior.fit_denoiser(patches, --denoiser_steps, 1024, precision=precision)'s training for `epochs` of
+    --denoiser_steps_per_epoch steps, with `timer` as a callback (the batches and the learning-rate schedule are
+    fit_denoiser's: step_batches' epochs do not depend on Keras's)."""
     steps, batch_size, seed = FLAGS.denoiser_steps, 1024, 0
     data_scale = float(np.sqrt(np.mean(patches ** 2)))
     table = tf.constant(patches)
@@ -207,9 +218,8 @@ def fit_denoiser(patches, precision, timer):
 
     return training.fit(lambda: deep_prior.DenoiserPrior(patches.shape[1], (512, 512, 512), data_scale=data_scale,
                                                          seed=seed, precision=precision),
-                        datasets, epochs=steps // FLAGS.denoiser_steps_per_epoch,
-                        steps_per_epoch=FLAGS.denoiser_steps_per_epoch, seed=seed,
-                        learning_rate=keras.optimizers.schedules.CosineDecay(1e-3, steps), jit_compile=True,
+                        datasets, epochs=epochs, steps_per_epoch=FLAGS.denoiser_steps_per_epoch, seed=seed,
+                        learning_rate=keras.optimizers.schedules.CosineDecay(1e-3, steps), jit_compile=jit_compile,
                         per_execution=1, precision=precision, verbose=0, callbacks=[timer])
 
 
@@ -231,18 +241,20 @@ def denoiser_metric(model, held_out):
 def run_denoiser():
     patches, held_out = denoiser_patches()
     rows = []
-    for precision in FLAGS.precisions:
+    for precision, jit, epochs, evaluate in cases(FLAGS.denoiser_steps // FLAGS.denoiser_steps_per_epoch,
+                                                  FLAGS.xla_off_epochs):
         timer, load = common.EpochTimer(), os.getloadavg()[0]
         start = time.perf_counter()
-        model = fit_denoiser(patches, precision, timer)
+        model = fit_denoiser(patches, precision, jit, epochs, timer)
         wall = time.perf_counter() - start
         median, mean = steady(timer.times, FLAGS.denoiser_steps_per_epoch * 1024)
-        rows.append({"model": "denoiser", "precision": precision, "batch_size": 1024, "steps": FLAGS.denoiser_steps,
-                     "epochs": len(timer.times), "jit_compile": "auto",
-                     "xla": distribute.use_jit("auto", tf.distribute.get_strategy(), precision),
+        rows.append({"model": "denoiser", "precision": precision, "batch_size": 1024,
+                     "steps": epochs * FLAGS.denoiser_steps_per_epoch, "epochs": epochs, "jit_compile": jit,
+                     "xla": distribute.use_jit(jit, tf.distribute.get_strategy(), precision),
                      "images_per_s": median, "images_per_s_mean": mean, "epoch_s": timer.times, "train_wall_s": wall,
-                     "load_before": load, "load_after": os.getloadavg()[0],
-                     "metric": denoiser_metric(model, held_out), "train_patches": len(patches)})
+                     "load_before": load, "load_after": os.getloadavg()[0], "train_patches": len(patches)})
+        if evaluate:
+            rows[-1]["metric"] = denoiser_metric(model, held_out)
         report(rows[-1])
     return rows
 
@@ -271,36 +283,55 @@ def vae_case(data, precision, batch_size, jit_compile="auto", per_execution=32):
     return model, real, synthetic
 
 
-def run_pipeline(data):
-    """Seconds per step of each (precision, batch, pipeline) case, interleaved round by round."""
-    cases = {}
+def step_cases():
+    """(precision, jit_compile, batch, pipeline) of section pipeline: both pipelines in each precision at batch 128,
+    the real one at --large_batch, and use_jit's other choice (float32 without XLA, mixed_bfloat16 with it)."""
+    keys = []
     for precision in FLAGS.precisions:
-        for batch_size, pipelines in ((128, ("real", "synthetic")), (FLAGS.large_batch, ("real",))):
-            model, real, synthetic = vae_case(data, precision, batch_size)
-            for name in pipelines:
-                iterator = iter(real if name == "real" else synthetic)
-                model.train_function(iterator)  # untimed: compilation, the pipeline's start
-                cases[(precision, batch_size, name)] = (model, iterator, [])
+        keys += [(precision, "auto", 128, "real"), (precision, "auto", 128, "synthetic"),
+                 (precision, "auto", FLAGS.large_batch, "real")]
+    if "float32" in FLAGS.precisions:
+        keys += [("float32", "off", 128, "real"), ("float32", "off", FLAGS.large_batch, "real")]
+    if "mixed_bfloat16" in FLAGS.precisions:
+        keys.append(("mixed_bfloat16", "on", 128, "real"))
+    return keys
+
+
+def call_seconds(model, iterator):
+    """The wall time of one call of the train function (steps_per_execution steps), up to its last step's end."""
+    start = time.perf_counter()
+    tf.nest.map_structure(lambda t: t.numpy(), model.train_function(iterator))
+    return time.perf_counter() - start
+
+
+def run_pipeline(data, models):
+    """Seconds per step of every step_cases case, interleaved round by round (the order reversed every other round).
+    models: (precision, jit_compile, batch) -> vae_case, filled here and reused by section profile."""
+    timed = {}
+    for key in step_cases():
+        precision, jit, batch_size, pipeline = key
+        if key[:3] not in models:
+            models[key[:3]] = vae_case(data, precision, batch_size, jit)
+        model, real, synthetic = models[key[:3]]
+        iterator = iter(real if pipeline == "real" else synthetic)
+        call_seconds(model, iterator)  # untimed: compilation, the pipeline's start
+        timed[key] = (model, iterator, [])
     for r in range(FLAGS.rounds):
-        order = list(cases) if r % 2 == 0 else list(cases)[::-1]
-        for key in order:
-            model, iterator, times = cases[key]
-            start = time.perf_counter()
-            tf.nest.map_structure(lambda t: t.numpy(), model.train_function(iterator))  # waits for its last step
-            times.append((time.perf_counter() - start) / model.steps_per_execution)
-        print(f"pipeline round {r + 1}/{FLAGS.rounds} done", flush=True)
+        for key in (list(timed) if r % 2 == 0 else list(timed)[::-1]):
+            model, iterator, times = timed[key]
+            times.append(call_seconds(model, iterator) / model.steps_per_execution)
+        print(f"pipeline round {r + 1}/{FLAGS.rounds} done (load {os.getloadavg()[0]:.1f})", flush=True)
     rows = []
-    for (precision, batch_size, name), (model, _, times) in cases.items():
+    for (precision, jit, batch_size, pipeline), (model, _, times) in timed.items():
         step_s = float(np.median(times))
-        rows.append({"precision": precision, "batch_size": batch_size, "pipeline": name, "step_s": step_s,
-                     "step_s_all": times, "images_per_s": batch_size / step_s,
-                     "steps_per_call": model.steps_per_execution, "xla": bool(model.jit_compile)})
+        rows.append({"precision": precision, "jit_compile": jit, "xla": bool(model.jit_compile),
+                     "batch_size": batch_size, "pipeline": pipeline, "step_s": step_s, "step_s_all": times,
+                     "images_per_s": batch_size / step_s, "steps_per_call": model.steps_per_execution})
     for row in rows:
-        if row["pipeline"] == "real":
-            same = [s for s in rows if s["pipeline"] == "synthetic" and s["precision"] == row["precision"]
-                    and s["batch_size"] == row["batch_size"]]
-            if same:
-                row["slowdown_vs_synthetic"] = row["step_s"] / same[0]["step_s"] - 1
+        same = [s for s in rows if s["pipeline"] == "synthetic" and s["precision"] == row["precision"]
+                and s["jit_compile"] == row["jit_compile"] and s["batch_size"] == row["batch_size"]]
+        if row["pipeline"] == "real" and same:
+            row["slowdown_vs_synthetic"] = row["step_s"] / same[0]["step_s"] - 1
     return rows
 
 
@@ -330,19 +361,20 @@ def layer_labels(model):
     return labels
 
 
-def profile_case(data, precision, batch_size, per_execution=32):
-    """CPU ms per step by op category and by layer, from TF's profiler over one call of the train function (after
-    an untimed one)."""
+def profile_case(data, models, precision, batch_size, per_execution=32):
+    """CPU ms per step by op category and by layer, from TF's profiler over one call of the train function without
+    XLA (after an untimed call; section pipeline's model where it ran)."""
     from tensorflow.python.profiler.internal import _pywrap_profiler_plugin  # pylint: disable=g-import-not-at-top
 
-    model, real, _ = vae_case(data, precision, batch_size, jit_compile="off", per_execution=per_execution)
+    key = (precision, "off" if precision == "float32" else "auto", batch_size)
+    if key not in models or per_execution != 32:
+        models[key] = vae_case(data, precision, batch_size, "off", per_execution)
+        call_seconds(models[key][0], iter(models[key][1]))
+    model, real, _ = models[key]
     iterator = iter(real)
-    model.train_function(iterator)
     with tempfile.TemporaryDirectory() as logdir:
         tf.profiler.experimental.start(logdir)
-        start = time.perf_counter()
-        tf.nest.map_structure(lambda t: t.numpy(), model.train_function(iterator))
-        wall = time.perf_counter() - start
+        wall = call_seconds(model, iterator)
         tf.profiler.experimental.stop()
         path = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0]
         table, _ = _pywrap_profiler_plugin.xspace_to_tools_data([path], "framework_op_stats", {})
@@ -357,20 +389,19 @@ def profile_case(data, precision, batch_size, per_execution=32):
         ms = op["total_self_time"] / 1000 / steps
         by_category[op_category(op["type"])] += ms
         by_type[op["type"]] += ms
-        scopes = [re.sub(r"_\d+$", "", s) if s not in labels else s for s in op["operation"].split("/")]
+        scopes = [s if s in labels else re.sub(r"_\d+$", "", s) for s in op["operation"].split("/")]
         found = [labels[s] for s in scopes if s in labels]
         by_layer[found[-1] if found else "(outside layers: activation gradients, loss, optimizer)"] += ms
-    total = sum(by_category.values())
     return {"precision": precision, "batch_size": batch_size, "steps": steps, "wall_step_ms": 1000 * wall / steps,
-            "images_per_s": batch_size * steps / wall,
-            "cpu_ms_per_step": total, "by_category_ms": dict(by_category.most_common()),
-            "by_op_type_ms": dict(by_type.most_common(15)), "by_layer_ms": dict(by_layer.most_common())}
+            "images_per_s": batch_size * steps / wall, "cpu_ms_per_step": sum(by_category.values()),
+            "by_category_ms": dict(by_category.most_common()), "by_op_type_ms": dict(by_type.most_common(15)),
+            "by_layer_ms": dict(by_layer.most_common())}
 
 
-def run_profile(data):
-    rows = [profile_case(data, p, b) for b in (128, FLAGS.large_batch) for p in FLAGS.precisions]
+def run_profile(data, models):
+    rows = [profile_case(data, models, p, b) for b in (128, FLAGS.large_batch) for p in FLAGS.precisions]
     if FLAGS.float16_steps:  # tens of seconds a step on a CPU: a few steps, not a training run
-        rows.append(profile_case(data, "mixed_float16", 128, per_execution=FLAGS.float16_steps))
+        rows.append(profile_case(data, models, "mixed_float16", 128, per_execution=FLAGS.float16_steps))
     for row in rows:
         print(f"profile {row['precision']} batch {row['batch_size']}: {row['wall_step_ms']:.0f} ms/step, "
               f"{row['cpu_ms_per_step']:.0f} CPU ms/step "
@@ -408,11 +439,12 @@ def print_tables(results):
                   f"| {r['steps']} | {r['images_per_s']:,.0f} / {r['images_per_s_mean']:,.0f} | {ratio} "
                   f"| {metric_text(r)} |")
     if results.get("pipeline"):
-        print("\n| precision | batch | pipeline | s/step (median) | images/s | real vs synthetic |")
-        print("|---|---|---|---|---|---|")
+        print("\n| precision | XLA | batch | pipeline | s/step (median) | images/s | real vs synthetic |")
+        print("|---|---|---|---|---|---|---|")
         for r in results["pipeline"]:
             slow = f"{r['slowdown_vs_synthetic']:+.1%}" if "slowdown_vs_synthetic" in r else "-"
-            print(f"| {r['precision']} | {r['batch_size']} | {r['pipeline']} | {r['step_s']:.4f} "
+            print(f"| {r['precision']} | {'on' if r['xla'] else 'off'} | {r['batch_size']} | {r['pipeline']} "
+                  f"| {r['step_s']:.4f} "
                   f"| {r['images_per_s']:,.0f} | {slow} |")
     if results.get("profile"):
         categories = ("conv/matmul", "activation", "cast", "other", "input")
@@ -432,16 +464,17 @@ def main(argv):
     start = time.perf_counter()
     data = data_lib.load("mnist_offline")
     results = {"machine": machine(), "flags": {k: FLAGS[k].value for k in (
-        "models", "sections", "precisions", "vae_epochs", "xla_epochs", "num_samples", "vqvae_epochs",
-        "colorize_epochs", "denoiser_steps", "denoiser_patches", "rounds", "large_batch", "float16_steps")}}
+        "models", "sections", "precisions", "vae_epochs", "num_samples", "vqvae_epochs", "colorize_epochs",
+        "denoiser_steps", "denoiser_patches", "xla_off_epochs", "rounds", "large_batch", "float16_steps")}}
     if "models" in FLAGS.sections:
         runners = {"vae": lambda: run_vae(data), "vqvae": lambda: run_vqvae(data), "colorize": run_colorize,
                    "denoiser": run_denoiser}
         results["models"] = [row for name in FLAGS.models for row in runners[name]()]
+    models = {}  # the conv VAE's compiled cases, shared by sections pipeline and profile
     if "pipeline" in FLAGS.sections:
-        results["pipeline"] = run_pipeline(data)
+        results["pipeline"] = run_pipeline(data, models)
     if "profile" in FLAGS.sections:
-        results["profile"] = run_profile(data)
+        results["profile"] = run_profile(data, models)
     results["wall_s"] = time.perf_counter() - start
     print(f"\n{results['machine']['description']}; {results['wall_s'] / 60:.0f} minutes")
     print_tables(results)

@@ -4,6 +4,7 @@ the modules share: tiny data, the apps' real runs (tests/app_runs.py) and the fr
 import concurrent.futures
 import json
 import os
+import pickle
 import select
 import shutil
 import subprocess
@@ -55,8 +56,9 @@ def app_runs(tmp_path_factory):
 
 def pytest_collection_modifyitems(items):
     """The modules whose work starts with the session in the background (APP_RUNS, BACKGROUND: background_work) run
-    last, so that it is done when they start. The order is otherwise kept."""
-    items.sort(key=lambda item: hasattr(item.module, "APP_RUNS") or hasattr(item.module, "BACKGROUND"))  # stable
+    last, so that it is done when they start: those with APP_RUNS, the longest of it, after those with BACKGROUND
+    only. The order is otherwise kept."""
+    items.sort(key=lambda item: (hasattr(item.module, "APP_RUNS"), hasattr(item.module, "BACKGROUND")))  # stable
 
 
 class Background:
@@ -64,7 +66,9 @@ class Background:
     get(job) -> a Future of job(a new temporary folder, this Background), started on the first get.
 
     A module names its jobs in BACKGROUND = {fixture name: job}: background_work starts a job with the session when a
-    selected test uses that fixture. A job may wait for another (get(other).result()) and reload exports (reload).
+    selected test uses that fixture. A job may wait for another (get(other).result()), reload exports (reload) and
+    compute in a fresh process (elsewhere): the tests' own process is the suite's longest chain of work, so what can
+    run beside it should.
     """
 
     def __init__(self, tmp_path_factory, reload):
@@ -79,12 +83,36 @@ class Background:
                 self.futures[key] = self.executor.submit(job, self.tmp_path_factory.mktemp(job.__name__), self)
             return self.futures[key]
 
+    TIMEOUT = 1800  # seconds for one elsewhere() (at a low priority: app_runs.niced)
+
+    @staticmethod
+    def elsewhere(function, work):
+        """function(work) computed in a fresh Python process set up as this one (tests/elsewhere.py), which a job
+        waits for: its work runs on the other core, at a lower priority (app_runs.niced), instead of in the tests'
+        process. Returns what function returns (pickled: arrays, numbers, strings); raises AssertionError with the
+        process's output if it fails."""
+        from app_runs import niced  # pylint: disable=g-import-not-at-top
+
+        out = os.path.join(work, "elsewhere.pickle")
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "elsewhere.py")
+        command = niced([sys.executable, script, function.__module__, function.__name__, str(work), out])
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=Background.TIMEOUT)
+        if result.returncode != 0 or not os.path.exists(out):
+            raise AssertionError(f"{function.__module__}.{function.__name__} in a fresh process: exit status "
+                                 f"{result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+        with open(out, "rb") as f:
+            return pickle.load(f)
+
 
 @pytest.fixture(scope="session")
-def background(tmp_path_factory, reload):
-    work = Background(tmp_path_factory, reload)
+def background(tmp_path_factory):
+    # The jobs reload in a process of their own (started when a job first reloads), at a low priority: a job's
+    # reload, which may take long, never makes a test's reload wait.
+    reloader = Reloader(tmp_path_factory.mktemp("reload_background"), niced=True)
+    work = Background(tmp_path_factory, reloader)
     yield work
     work.executor.shutdown(wait=True)
+    reloader.close()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -185,6 +213,7 @@ class Reloader:
 
     The process is started on first use and serves every reload of the session (TensorFlow's import, seconds,
     would otherwise dominate each); it holds no export between calls. A call that fails it starts another.
+    niced: the process runs at a low priority (app_runs.niced), for the background jobs' reloads.
 
     jobs: [{"export_dir": path, "inputs": {name: array},
             "calls": {key: (signature, {argument: input name})},
@@ -194,10 +223,10 @@ class Reloader:
     "errors": {key: the InvalidArgumentError's message, or "no error"}, "responses": [the answer to each request]}.
     """
 
-    TIMEOUT = 600  # seconds for one call
+    TIMEOUT = 600  # seconds for one call (twice that niced, behind the tests)
 
-    def __init__(self, work):
-        self.work = str(work)
+    def __init__(self, work, niced=False):
+        self.work, self.niced = str(work), niced
         assert os.path.commonpath([ROOT, self.work]) != ROOT
         self.process, self.calls = None, 0
         self.lock = threading.Lock()
@@ -218,9 +247,13 @@ class Reloader:
         env["TF_CPP_MIN_LOG_LEVEL"] = "2"
         self.log = os.path.join(self.work, f"loader-{self.calls}.log")
         with open(self.log, "w") as log:
-            self.process = subprocess.Popen([sys.executable, os.path.join(self.work, "load.py"), ROOT], cwd=self.work,
-                                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                            text=True)
+            command = [sys.executable, os.path.join(self.work, "load.py"), ROOT]
+            if self.niced:
+                from app_runs import niced  # pylint: disable=g-import-not-at-top
+
+                command = niced(command)
+            self.process = subprocess.Popen(command, cwd=self.work, env=env, stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, stderr=log, text=True)
 
     def _failed(self, why):
         self.process.kill()
@@ -251,10 +284,11 @@ class Reloader:
             json.dump(plan, f)
         self.process.stdin.write(os.path.join(folder, "plan.json") + "\n")
         self.process.stdin.flush()
-        deadline = time.time() + self.TIMEOUT
+        timeout = self.TIMEOUT * (2 if self.niced else 1)
+        deadline = time.time() + timeout
         while True:
             if not select.select([self.process.stdout], [], [], max(0.0, deadline - time.time()))[0]:
-                raise AssertionError(self._failed(f"the loader did not answer in {self.TIMEOUT} s"))
+                raise AssertionError(self._failed(f"the loader did not answer in {timeout} s"))
             line = self.process.stdout.readline()
             if not line:
                 raise AssertionError(self._failed(f"the loader ended (exit status {self.process.wait()})"))

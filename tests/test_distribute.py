@@ -90,15 +90,15 @@ def checkpoint_weights(checkpoint_dir):
 
 
 def train_two_workers(work, background):
-    """(A background job: its two processes run while other tests do.) `python -m apps.train --strategy=multi_worker`
-    as two local worker processes (TF_CONFIG on loopback ports chosen now) on tiny data: (the npz, the model_dir,
-    the workers' exit statuses, their outputs)."""
+    """(A background job: its two processes run, niced, while other tests do.) `python -m apps.train
+    --strategy=multi_worker` as two local worker processes (TF_CONFIG on loopback ports chosen now) on tiny data:
+    (the npz, the model_dir, the workers' exit statuses, their outputs)."""
     import json  # pylint: disable=g-import-not-at-top
     import os  # pylint: disable=g-import-not-at-top
     import subprocess  # pylint: disable=g-import-not-at-top
     import sys  # pylint: disable=g-import-not-at-top
 
-    from app_runs import write_tiny_npz  # pylint: disable=g-import-not-at-top
+    from app_runs import niced, write_tiny_npz  # pylint: disable=g-import-not-at-top
 
     tiny_npz = write_tiny_npz(work / "tiny.npz")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -111,9 +111,9 @@ def train_two_workers(work, background):
     for index in range(2):
         env = {**os.environ, "PYTHONPATH": root,
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        workers.append(subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True))
-    outputs = [w.communicate(timeout=240)[0] for w in workers]
+        workers.append(subprocess.Popen(niced(command), cwd=root, env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True))
+    outputs = [w.communicate(timeout=900)[0] for w in workers]  # at a low priority (niced): minutes on a busy machine
     return tiny_npz, model_dir, [w.returncode for w in workers], outputs
 
 

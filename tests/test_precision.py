@@ -4,13 +4,16 @@ networks compute in bfloat16 or float16, a mixed-precision export serves float32
 
 Every training here is tiny (8x8 images, networks of a few units, 50 steps of batch 8) and runs without XLA: its
 compilation would outlast the steps, and the float32 and mixed runs must share the compilation anyway, since XLA's
-stateless random generators draw other numbers than TensorFlow's kernels.
+stateless random generators draw other numbers than TensorFlow's kernels. The float32 and mixed_bfloat16 run of
+every stage train in a fresh process in the background while other tests run (trained_stages; tests/conftest.py:
+BACKGROUND, Background.elsewhere); the tests read their steps, losses and model_dirs.
 """
 
 import dataclasses
 import json
 import os
 import shutil
+import traceback
 
 import keras
 import numpy as np
@@ -81,21 +84,24 @@ def final_loss(model, batch):
 
 
 class Runs:
-    """Each stage trained once per precision, on demand: get(stage, precision) -> (model, held-out loss, model_dir)."""
+    """Each stage trained once per precision, on demand: get(stage, precision) -> (model, held-out loss, model_dir),
+    on data sets written into `work` (write=False: read, as written there before)."""
 
-    def __init__(self, work):
+    def __init__(self, work, write=True):
         self.work, self.done = work, {}
-        x_train, y_train = grey_images(np.random.default_rng(0), 400)  # 400 / 8 = 50 steps
-        x_test, y_test = grey_images(np.random.default_rng(1), 16)
         self.npz = str(work / "stripes.npz")
-        np.savez(self.npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-        self.images = load(f"npz:{self.npz}")
         folder = work / "colour"
-        folder.mkdir()
-        for i in range(27):  # every 10th file is a test image: 25 training images x 8 crops / 4 = 50 steps
-            write_image(str(folder / f"{i:02d}.png"), blobs((12 + i % 3, 12), i))
+        if write:
+            x_train, y_train = grey_images(np.random.default_rng(0), 400)  # 400 / 8 = 50 steps
+            x_test, y_test = grey_images(np.random.default_rng(1), 16)
+            np.savez(self.npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+            folder.mkdir()
+            for i in range(27):  # every 10th file is a test image: 25 training images x 8 crops / 4 = 50 steps
+                write_image(str(folder / f"{i:02d}.png"), blobs((12 + i % 3, 12), i))
+        self.images = load(f"npz:{self.npz}")
         self.colour = colour_data.load(f"folder:{folder}", 8)
         self.folder = str(folder)
+        self.results = {}  # (stage, policy) -> what train_every_stage returned for it
 
     def get(self, stage, policy):
         if (stage, policy) not in self.done:
@@ -134,21 +140,54 @@ class Runs:
                                         jit_compile=False, precision=policy)
         return model, final_loss(model, tf.constant(patches(64, 16))), None
 
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return Runs(tmp_path_factory.mktemp("precision"))
+    def result(self, stage, policy):
+        """(the optimizer's steps, the held-out loss, the model_dir) of the stage's run in `policy` (trained_stages)."""
+        result = self.results[stage, policy]
+        assert not isinstance(result, str), f"{stage} in {policy} failed:\n{result}"
+        return result
 
 
 def optimizer_steps(model):
     return int(model.optimizer.iterations.numpy())
 
 
+def train_every_stage(work):
+    """{(stage, policy): (the optimizer's steps, the held-out loss, the model_dir), or the traceback of its failure}
+    of every stage of STAGES in mixed_bfloat16 and float32, trained on Runs(work)'s data. (Run by trained_stages in a
+    fresh process.)"""
+    runs, results = Runs(work), {}
+    for stage in STAGES:
+        for policy in ("mixed_bfloat16", "float32"):
+            try:
+                model, loss, model_dir = runs.get(stage, policy)
+                results[stage, policy] = (optimizer_steps(model), loss, model_dir)
+            except Exception:  # pylint: disable=broad-except
+                results[stage, policy] = traceback.format_exc()
+    return results
+
+
+def trained_stages(work, background):
+    """(A background job: its fresh process trains while other tests run.) (work, train_every_stage's results)."""
+    return work, background.elsewhere(train_every_stage, work)
+
+
+BACKGROUND = {"trained": trained_stages}  # started with the session (tests/conftest.py)
+
+
+@pytest.fixture(scope="module")
+def trained(background):
+    """Runs over the folder of trained_stages (its data sets), with its results."""
+    work, results = background.get(trained_stages).result()
+    runs = Runs(work, write=False)
+    runs.results = results
+    return runs
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_mixed_bfloat16_trains_every_stage_to_the_float32_loss(stage, trained):
-    model, bfloat16, _ = trained.get(stage, "mixed_bfloat16")
-    _, float32, _ = trained.get(stage, "float32")
-    assert optimizer_steps(model) == STEPS  # bfloat16 needs no loss scaling: no step is skipped
+    steps, bfloat16, _ = trained.result(stage, "mixed_bfloat16")
+    _, float32, _ = trained.result(stage, "float32")
+    assert steps == STEPS  # bfloat16 needs no loss scaling: no step is skipped
     assert np.isfinite(bfloat16) and np.isfinite(float32)
     assert abs(bfloat16 - float32) <= RTOL[stage] * abs(float32), (bfloat16, float32)
 
@@ -345,7 +384,9 @@ def test_distributions_and_terms_are_float32_while_the_networks_compute_in_the_p
 def test_export_of_a_mixed_precision_run_reloads_and_serves_float32(trained, tmp_path):
     from tfvae import serving  # pylint: disable=g-import-not-at-top
 
-    model, _, model_dir = trained.get("vae", "mixed_bfloat16")
+    _, _, model_dir = trained.result("vae", "mixed_bfloat16")
+    model = families.restore(model_dir)  # the trained run, as `python -m export` exports it
+    assert model.config.precision == "mixed_bfloat16"
     export_dir = serving.export_model(model, str(tmp_path / "export"), model_dir=model_dir)
     loaded = tf.saved_model.load(export_dir)
     rng = np.random.default_rng(5)
@@ -366,7 +407,7 @@ def test_export_of_a_mixed_precision_run_reloads_and_serves_float32(trained, tmp
 
 
 def test_precision_is_stored_and_a_resume_with_another_precision_is_refused(trained):
-    _, _, model_dir = trained.get("vae", "mixed_bfloat16")
+    _, _, model_dir = trained.result("vae", "mixed_bfloat16")
     assert runs.read_record(model_dir)["model"]["precision"] == "mixed_bfloat16"
     stored, _ = families.read_config(model_dir)
     assert stored.precision == "mixed_bfloat16"
@@ -377,7 +418,7 @@ def test_precision_is_stored_and_a_resume_with_another_precision_is_refused(trai
         families.train(dataclasses.replace(stored, precision="mixed_float16"), trained.train_config("vae"),
                        trained.images, model_dir, verbose=0, validate=False)
     # The PixelCNN prior keeps its own precision in MODEL_DIR/prior/config.json.
-    _, _, prior_dir = trained.get("prior", "mixed_bfloat16")
+    _, _, prior_dir = trained.result("prior", "mixed_bfloat16")
     assert families.get("vqvae").read_prior_config(prior_dir).precision == "mixed_bfloat16"
     with pytest.raises(ConfigError, match="holds another prior .its precision is 'mixed_bfloat16'"):
         families.get("vqvae").train_stage("prior", prior_dir, families.restore(prior_dir), PriorConfig(**PRIOR),

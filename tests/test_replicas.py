@@ -2,13 +2,16 @@
 steps of 1 on the same data and seed.
 
 Each entry of FAMILIES trains one tiny model a few steps under a given strategy and returns what the step changed:
-(replicas in sync, weights before, weights after). The test runs it under `default` and `mirrored` and checks that
-the weights moved and that 2 replicas end where 1 does, up to float32 summation order. The plain VAE (diagonal
-posterior, both architectures) is in tests/test_distribute.py, the VQ-VAE's phase I in tests/test_vqvae.py.
-A new family adds one entry here.
+(replicas in sync, weights before, weights after). replica_runs runs every entry under `default` and `mirrored`, in
+a fresh process in the background while other tests run (tests/conftest.py: BACKGROUND, Background.elsewhere); the
+test checks that the weights moved and that 2 replicas end where 1 does, up to float32 summation order. The plain
+VAE (diagonal posterior, both architectures) is in tests/test_distribute.py, the VQ-VAE's phase I in
+tests/test_vqvae.py. A new family adds one entry here.
 """
 
 import shutil
+import traceback
+from unittest import mock
 
 import keras
 import numpy as np
@@ -22,6 +25,8 @@ from tfvae.config import PriorConfig
 from tfvae.models.pixelcnn_prior import CodePrior
 from tfvae.restoration import deep_prior
 from tfvae.restoration.gmm import PatchGMM
+
+from app_runs import write_tiny_npz
 
 # 64 training images / 16 = 4 steps. Without XLA: CPU replicas cannot use it, and XLA draws other random numbers.
 TRAIN = dict(batch_size=16, epochs=1, learning_rate=3e-3, jit_compile=False, steps_per_execution=2)
@@ -124,14 +129,41 @@ FAMILIES = {
 }
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_two_replicas_take_the_steps_of_one(family, tmp_path, tiny_npz, monkeypatch):
+def train_every_family(work):
+    """family -> {"default": (replicas in sync, weights before, weights after), "mirrored": (the same)} of every
+    entry of FAMILIES on tiny_npz's data, or the traceback of its failure. (Run by replica_runs in a fresh process.)"""
+    npz = write_tiny_npz(work / "tiny.npz")
+    results = {}
     # SGD instead of Adam: SGD steps scale with the gradient (Adam's hardly do), so a missing or double scaling of
     # the loss by the replica count shows as a factor 2.
-    monkeypatch.setattr(keras.optimizers, "Adam", lambda learning_rate: keras.optimizers.SGD(learning_rate))
-    results = {}
-    for name in ("default", "mirrored"):
-        results[name] = FAMILIES[family](distribute.make_strategy(name), tmp_path / name, tiny_npz)
+    with mock.patch.object(keras.optimizers, "Adam", lambda learning_rate: keras.optimizers.SGD(learning_rate)):
+        for family, run in FAMILIES.items():
+            (work / family).mkdir()
+            try:
+                results[family] = {name: run(distribute.make_strategy(name), work / family / name, npz)
+                                   for name in ("default", "mirrored")}
+            except Exception:  # pylint: disable=broad-except
+                results[family] = traceback.format_exc()
+    return results
+
+
+def replica_runs(work, background):
+    """(A background job: its fresh process trains while other tests run.) train_every_family's results."""
+    return background.elsewhere(train_every_family, work)
+
+
+BACKGROUND = {"trained": replica_runs}  # started with the session (tests/conftest.py)
+
+
+@pytest.fixture
+def trained(background):
+    return background.get(replica_runs).result()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_two_replicas_take_the_steps_of_one(family, trained):
+    results = trained[family]
+    assert not isinstance(results, str), f"{family} failed:\n{results}"
     assert results["default"][0] == 1 and results["mirrored"][0] == 2
     _, before, one = results["default"]
     _, _, two = results["mirrored"]

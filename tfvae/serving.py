@@ -14,6 +14,7 @@ import tempfile
 
 import keras
 import tensorflow as tf
+from tensorflow.python.saved_model import save_context  # pylint: disable=g-direct-tensorflow-import
 
 import tfvae
 from tfvae import families, runs
@@ -51,6 +52,26 @@ def atomic_directory(export_dir, overwrite=False):
         os.replace(os.path.join(tmp, "model"), export_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def archive_tracing_once(options):
+    """A keras.export.ExportArchive whose write_out(path, options=options) traces each endpoint once instead of
+    twice (a speed fix: the SavedModel is the same).
+
+    write_out traces the endpoints first to list the variables they use, then tf.saved_model.save traces them again
+    under its save context: TensorFlow keys a tf.function's traces by the save options' variable policy, which is
+    set only inside a save context. Listing the variables inside a save context with the same options lets the save
+    find those traces.
+    """
+    archive = keras.export.ExportArchive()
+    list_and_track = archive._filter_and_track_resources  # pylint: disable=protected-access
+
+    def in_save_context():
+        with save_context.save_context(options):
+            list_and_track()
+
+    archive._filter_and_track_resources = in_save_context  # pylint: disable=protected-access
+    return archive
 
 
 def write(export_dir, save, model_type, config, signatures, metadata=None, overwrite=False):
@@ -100,10 +121,11 @@ def export_model(model, export_dir, metadata=None, overwrite=False, model_dir=No
         metadata["prior_config"] = configs["prior"]
 
     def save(path):
-        archive = keras.export.ExportArchive()
+        options = tf.saved_model.SaveOptions()
+        archive = archive_tracing_once(options)
         for name, (fn, spec) in endpoints.items():  # the first endpoint also becomes serving_default
             archive.add_endpoint(name, checked(fn, spec), input_signature=spec)
-        archive.write_out(path, verbose=False)
+        archive.write_out(path, options=options, verbose=False)
 
     return write(export_dir, save, family.name, configs["config"], endpoints, metadata, overwrite)
 
