@@ -414,10 +414,17 @@ def test_export_reloads_without_tfvae_and_every_endpoint_equals_the_model(traine
     assert metadata["model_type"] == "hvae" and metadata["step"] == runs.checkpoint_step(model_dir) == 4
 
 
+def test_conv_levels_halve_the_side_rounding_up_down_to_one_1x1_level():
+    shapes = HVAEConfig(input_shape=(28, 28, 1), levels=5, hidden_units=(4,), latents_per_level=(2,)).latent_shapes()
+    assert [shape[:2] for shape in shapes] == [(14, 14), (7, 7), (4, 4), (2, 2), (1, 1)]
+    with pytest.raises(ConfigError, match="at most 5 levels"):
+        HVAEConfig(input_shape=(28, 28, 1), levels=6, hidden_units=(4,), latents_per_level=(2,))
+
+
 # --- bad input --------------------------------------------------------------------------------------------------------
 BAD_CONFIGS = [
-    (dict(levels=4), "--levels: 4 conv levels halve the 8-pixel side 4 times: the top latent map would be smaller "
-                     "than 1x1"),
+    (dict(levels=4), "--levels: 4 conv levels halve the 8-pixel side 4 times: level 3 is already a 1x1 map (at "
+                     "most 3 levels)"),
     (dict(levels=0), "--levels: must be positive"),
     (dict(levels=3), "--hidden_units: --model=hvae takes one width for every level or one per level (3), got 2"),
     (dict(latents_per_level=(1, 2, 3)), "--latents_per_level: one value for every level or one per level (2)"),

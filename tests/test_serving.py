@@ -77,7 +77,8 @@ def standard_input(obj, name, spec, rng):
         return rng.integers(0, config.num_classes, BATCH).astype(np.int32)
     if name in ("codes", "top_codes"):
         return rng.integers(0, config.num_codes, (BATCH, *spec.shape[1:])).astype(np.int32)
-    return {"count": np.int32(COUNT), "seed": np.int64(SEED), "num_samples": np.int32(NUM_SAMPLES)}[name]
+    return {"count": np.int32(COUNT), "seed": np.int64(SEED), "num_samples": np.int32(NUM_SAMPLES),
+            "temperature": np.float32(0.8)}[name]
 
 
 def colorize_input(obj, name, spec, rng):
@@ -111,6 +112,8 @@ FAMILIES = {
                                            posterior="iaf", flow_steps=2, prior="maf", prior_steps=2, flow_width=4),
                        documented=False),  # the vae's signatures
     "vqvae": Family("vqvae", vqvae_with_prior),
+    "hvae": Family("hvae", model_family(model="hvae", input_shape=(4, 3, 1), architecture="mlp", hidden_units=(5,),
+                                        levels=2, latents_per_level=(1,))),
     "cvae": Family("cvae", model_family(model="cvae", input_shape=(4, 3, 1), architecture="mlp", hidden_units=(5,),
                                         latent_dim=2, num_classes=3)),
     "m2": Family("m2", model_family(model="m2", input_shape=(4, 3, 1), architecture="mlp", hidden_units=(5,),

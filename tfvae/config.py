@@ -214,8 +214,8 @@ class VQVAEConfig(ImageModelConfig):
 class HVAEConfig(ImageModelConfig):
     """The hvae (tfvae/models/hvae.py): a top-down hierarchy of `levels` Gaussian latent levels, bottom (1) to top.
 
-    conv: level l is a map of ceil(H / 2^l) x ceil(W / 2^l) x latents_per_level[l] (so 2^levels may not exceed the
-    image's side: a smaller map would be less than 1x1); mlp: a vector of latents_per_level[l]. hidden_units and
+    conv: level l is a map of ceil(H / 2^l) x ceil(W / 2^l) x latents_per_level[l] (so 2^(levels - 1) must be
+    below the image's side: the top level is the first 1x1 map at the most); mlp: a vector of latents_per_level[l]. hidden_units and
     latents_per_level hold one value for every level or one per level, bottom first.
     """
 
@@ -242,9 +242,10 @@ class HVAEConfig(ImageModelConfig):
         _require(self.levels >= 1, "levels", f"must be positive, got {self.levels}")
         if self.architecture == "conv":
             side = min(self.input_shape[:2])
-            _require(2 ** self.levels <= side, "levels",
-                     f"{self.levels} conv levels halve the {side}-pixel side {self.levels} times: the top latent map "
-                     f"would be smaller than 1x1 (at most {side.bit_length() - 1} levels)")
+            # Level l's side is ceil(side / 2^l); a level above a 1x1 map would be 1x1 again, not a smaller one.
+            _require(2 ** (self.levels - 1) < side, "levels",
+                     f"{self.levels} conv levels halve the {side}-pixel side {self.levels} times: level "
+                     f"{self.levels - 1} is already a 1x1 map (at most {(side - 1).bit_length()} levels)")
         _require(len(self.hidden_units) in (1, self.levels), "hidden_units",
                  f"--model=hvae takes one width for every level or one per level ({self.levels}), got "
                  f"{len(self.hidden_units)}")
