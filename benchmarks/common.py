@@ -24,6 +24,12 @@ class EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.times.append(time.perf_counter() - self.start)
 
+    def throughput(self, per_epoch):
+        """(median, mean) examples per second over the epochs from the second on (the first compiles), each of
+        `per_epoch` examples; the only epoch if there is one."""
+        steady = sorted(self.times[1:] or self.times)
+        return per_epoch / steady[len(steady) // 2], per_epoch * len(steady) / sum(steady)
+
 
 def train_and_evaluate(model_config, data, epochs, num_samples, surgery=0):
     """Trains model_config for `epochs` (batch 128, Adam 1e-3) and evaluates it on the test split.
@@ -38,8 +44,7 @@ def train_and_evaluate(model_config, data, epochs, num_samples, surgery=0):
         model = families.train(model_config, train_config, data, model_dir, verbose=0, validate=False,
                                callbacks=[timer])
         wall = time.perf_counter() - start
-    per_epoch = data_lib.steps_per_epoch(len(data.x_train), 128) * 128
-    steady = sorted(timer.times[1:] or timer.times)
+    median, mean = timer.throughput(data_lib.steps_per_epoch(len(data.x_train), 128) * 128)
     pixels, seed = model_config.pixels, model_config.seed
     test_images = data_lib.prepare(data.x_test, pixels, seed, False)
     test = data_lib.eval_dataset(test_images, 100, pixels, seed)
@@ -48,8 +53,7 @@ def train_and_evaluate(model_config, data, epochs, num_samples, surgery=0):
     if surgery:
         prepared = tf.concat(list(test), 0).numpy()
         results["elbo_surgery"] = evaluation.elbo_surgery(model, prepared, surgery, seed)
-    results.update(epochs=epochs, images_per_s=per_epoch / steady[len(steady) // 2],
-                   images_per_s_mean=per_epoch * len(steady) / sum(steady), epoch_s=timer.times,
+    results.update(epochs=epochs, images_per_s=median, images_per_s_mean=mean, epoch_s=timer.times,
                    train_wall_s=wall, eval_wall_s=time.perf_counter() - start, pixels=pixels,
                    params=int(sum(v.numpy().size for v in model.trainable_variables)))
     return results
@@ -67,10 +71,9 @@ def measure_training(model_config, train_config, data, strategy=None):
         families.train(model_config, train_config, data, model_dir, strategy=strategy, verbose=0, validate=False,
                        callbacks=[timer])
         wall = time.perf_counter() - start
-    per_epoch = data_lib.steps_per_epoch(len(data.x_train), train_config.batch_size) * train_config.batch_size
-    steady = sorted(timer.times[1:] or timer.times)
-    return dict(images_per_s=per_epoch / steady[len(steady) // 2],
-                images_per_s_mean=per_epoch * len(steady) / sum(steady), epoch_s=timer.times, train_wall_s=wall)
+    median, mean = timer.throughput(
+        data_lib.steps_per_epoch(len(data.x_train), train_config.batch_size) * train_config.batch_size)
+    return dict(images_per_s=median, images_per_s_mean=mean, epoch_s=timer.times, train_wall_s=wall)
 
 
 def machine():

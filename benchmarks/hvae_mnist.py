@@ -108,9 +108,7 @@ def run(name, data):
                                callbacks=[timer, budget])
         wall = time.perf_counter() - start
     params = int(sum(v.numpy().size for v in model.trainable_variables))
-    per_epoch = data_lib.steps_per_epoch(len(data.x_train), 128) * 128
-    steady = sorted(timer.times[1:] or timer.times)
-    images_per_s = per_epoch / steady[len(steady) // 2]
+    images_per_s, _ = timer.throughput(data_lib.steps_per_epoch(len(data.x_train), 128) * 128)
     start = time.perf_counter()
     options = EvaluationOptions(num_samples=FLAGS.num_samples, surgery_samples=0, batch_size=100)
     results = family.evaluate(model, data, options)

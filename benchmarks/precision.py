@@ -108,12 +108,6 @@ def machine():
             "shared": "2 cores shared with other jobs (load averages per run in the JSON)"}
 
 
-def steady(times, per_epoch):
-    """(images/s over the median epoch from epoch 2 on, over their mean)."""
-    rest = sorted(times[1:] or times)
-    return per_epoch / rest[len(rest) // 2], per_epoch * len(rest) / sum(rest)
-
-
 def train(config, train_config, data):
     """families.train into a temporary model_dir, timed per epoch; (model, timing dict)."""
     timer = common.EpochTimer()
@@ -124,7 +118,7 @@ def train(config, train_config, data):
         wall = time.perf_counter() - start
     family = families.of(config)
     per_epoch_steps = data_lib.steps_per_epoch(family.examples_per_epoch(data), train_config.batch_size)
-    median, mean = steady(timer.times, per_epoch_steps * train_config.batch_size)
+    median, mean = timer.throughput(per_epoch_steps * train_config.batch_size)
     return model, {"precision": config.precision, "batch_size": train_config.batch_size,
                    "steps": per_epoch_steps * train_config.epochs, "epochs": train_config.epochs,
                    "jit_compile": train_config.jit_compile,
@@ -247,7 +241,7 @@ def run_denoiser():
         start = time.perf_counter()
         model = fit_denoiser(patches, precision, jit, epochs, timer)
         wall = time.perf_counter() - start
-        median, mean = steady(timer.times, FLAGS.denoiser_steps_per_epoch * 1024)
+        median, mean = timer.throughput(FLAGS.denoiser_steps_per_epoch * 1024)
         rows.append({"model": "denoiser", "precision": precision, "batch_size": 1024,
                      "steps": epochs * FLAGS.denoiser_steps_per_epoch, "epochs": epochs, "jit_compile": jit,
                      "xla": distribute.use_jit(jit, tf.distribute.get_strategy(), precision),
