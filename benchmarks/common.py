@@ -31,6 +31,22 @@ class EpochTimer(keras.callbacks.Callback):
         return per_epoch / steady[len(steady) // 2], per_epoch * len(steady) / sum(steady)
 
 
+class WallClockBudget(keras.callbacks.Callback):
+    """Stops training at the end of the first epoch that ends past `seconds` since training began."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds, self.epochs = seconds, 0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs = epoch + 1
+        if time.perf_counter() - self.start >= self.seconds:
+            self.model.stop_training = True
+
+
 def train_and_evaluate(model_config, data, epochs, num_samples, surgery=0):
     """Trains model_config for `epochs` (batch 128, Adam 1e-3) and evaluates it on the test split.
 

@@ -29,7 +29,6 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
 from absl import app, flags  # noqa: E402
 from absl import logging  # noqa: E402
 
@@ -42,7 +41,7 @@ from tfvae.families.base import EvaluationOptions  # noqa: E402
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 VALIDATION_IMAGES = 1000  # the last 1,000 training images of mnist_offline
 
-flags.DEFINE_list("models", ["hvae4", "conv_tuned", "hvae2", "conv"], "which models to run (keys of MODELS)")
+flags.DEFINE_list("models", ["hvae4_narrow", "conv_tuned", "hvae2", "conv"], "which models to run (keys of MODELS)")
 flags.DEFINE_enum("split", "test", ["test", "validation"], "measure on the test split or the validation split")
 flags.DEFINE_float("budget_s", 240.0, "training wall-clock budget of every model, seconds")
 flags.DEFINE_integer("num_samples", 1000, "importance samples per image for the NLL")
@@ -60,6 +59,8 @@ MODELS = {
     "hvae2": HVAEConfig(levels=2, hidden_units=(32, 64), latents_per_level=(2, 4), free_bits=0.02, **HVAE),
     "hvae4": HVAEConfig(levels=4, hidden_units=(32, 48, 48, 48), latents_per_level=(2, 4, 8, 16), free_bits=0.02,
                         **HVAE),
+    # The 4-level model of the test run: of the 4-level models that train at least half the conv VAE's images/s per
+    # weight on the validation split, the one with the best validation NLL (hvae4 reached 0.45 to 0.47 there).
     "hvae4_narrow": HVAEConfig(levels=4, hidden_units=(32, 48, 32, 32), latents_per_level=(2, 4, 8, 16),
                                free_bits=0.02, **HVAE),  # hvae4 with fewer weights on its small top maps
     # Measured on the validation split only (README): 8 latent channels at every level and no free bits; 5 levels.
@@ -70,22 +71,6 @@ MODELS = {
 }
 # Adam's learning rate of each model, chosen on the validation split (README); 1e-3 where none is given.
 LEARNING_RATES = {"conv_tuned": 2e-3, "hvae2": 2e-3, "hvae4": 2e-3, "hvae4_narrow": 2e-3}
-
-
-class WallClockBudget(keras.callbacks.Callback):
-    """Stops training at the end of the first epoch that ends past `seconds` since training began."""
-
-    def __init__(self, seconds):
-        super().__init__()
-        self.seconds, self.epochs = seconds, 0
-
-    def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs = epoch + 1
-        if time.perf_counter() - self.start >= self.seconds:
-            self.model.stop_training = True
 
 
 def split(data):
@@ -99,7 +84,7 @@ def split(data):
 def run(name, data):
     config = dataclasses.replace(MODELS[name], precision=FLAGS.precision)
     family = families.of(config)
-    budget, timer = WallClockBudget(FLAGS.budget_s), common.EpochTimer()
+    budget, timer = common.WallClockBudget(FLAGS.budget_s), common.EpochTimer()
     learning_rate = FLAGS.learning_rate or LEARNING_RATES.get(name, 1e-3)
     train_config = TrainConfig(batch_size=128, epochs=100000, learning_rate=learning_rate)
     with tempfile.TemporaryDirectory() as model_dir:
