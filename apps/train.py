@@ -58,7 +58,7 @@ def refuse_foreign_flags(family):
             raise config_lib.ConfigError(f"--{name}: only {owners} have it, not --model={family.name}")
 
 
-def model_config(family, stored, input_shape, data=None):
+def model_config(family, stored, input_shape, data=None, train=None):
     """The family's config section: the given flags over the stored section of a resumed run (or the defaults)."""
     refuse_foreign_flags(family)
     values = dataclasses.asdict(stored) if stored is not None and stored.model == family.name else {}
@@ -66,7 +66,7 @@ def model_config(family, stored, input_shape, data=None):
     if given("seed") or "seed" not in values:
         values["seed"] = FLAGS.seed
     if data is not None:
-        values.update(family.data_fields(data))
+        values.update(family.data_fields(data, train))
     values.update(model=family.name, input_shape=input_shape)
     return config_lib.from_dict(family.config_class, values)
 
@@ -83,7 +83,7 @@ def main(argv):
     train = train_config(stored_train if stored is not None and stored.model == family.name else None)
     model_config(family, stored, family.shape_before_data(train.image_size))  # every flag checked before the data
     data = family.load_data(train.dataset, train.image_size, train.channels, FLAGS.data_dir, FLAGS.download)
-    config = model_config(family, stored, tuple(data.shape), data)
+    config = model_config(family, stored, tuple(data.shape), data, train)
     strategy = distribute.make_strategy(train.strategy, FLAGS.tpu, gpus=FLAGS.gpus)
     families.prepare_run(config, train, data, FLAGS.model_dir, strategy)
     print(f"Training a {family.name} on {data.name}: {len(data.x_train)} train / {len(data.x_test)} test images of "

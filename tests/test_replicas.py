@@ -121,7 +121,8 @@ def colorize_family(strategy, work, npz):
 FAMILIES = {
     "vae_iaf_realnvp": image_family(posterior="iaf", flow_steps=2, prior="realnvp", prior_steps=2, flow_width=5),
     "cvae": image_family(model="cvae"),
-    "m2": image_family(model="m2"),
+    # q(y|x) encoder-shaped: the fixed classifier's dropout masks are drawn per replica (config.py: classifier).
+    "m2": image_family(model="m2", classifier="encoder"),
     "pixelcnn_prior": pixelcnn_prior,
     "denoiser_prior": denoiser_prior,
     "patch_gmm": patch_gmm,

@@ -1,5 +1,7 @@
 """M2's bounds against brute force, the class-conditional VAE, the labelled subset and the mixed batches."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -19,9 +21,9 @@ def softmax(a, axis):
     return tf.nn.softmax(a, axis).numpy()
 
 
-# A toy M2: 3x2 binary images, 2 latents, 3 classes, one hidden layer of 5 units; all sizes differ.
+# A toy M2: 3x2 binary images, 2 latents, 3 classes, one hidden layer of 5 units (q(y|x) too); all sizes differ.
 TOY = make_config(model="m2", input_shape=(3, 2, 1), architecture="mlp", hidden_units=(5,), latent_dim=2,
-                  num_classes=3)
+                  num_classes=3, classifier="encoder")
 BATCH = 4
 
 
@@ -125,6 +127,103 @@ def test_cvae_terms_are_the_elbo_of_its_label():
     assert not np.allclose(model((x, labels)).numpy(), other, atol=1e-3)
 
 
+
+def test_without_alpha_the_classifier_learns_only_through_the_unlabelled_bound():
+    """alpha = 0: no gradient from the labelled classification loss, a non-zero one from -U, and the objective's
+    gradient on q(y|x) is exactly that of the unlabelled rows."""
+    config = dataclasses.replace(TOY, alpha=0.0)
+    model, x, x_u = toy_model(config, seed=9), toy_images(seed=10), toy_images(seed=11)
+    labels = tf.constant([0, 1, 2, 1])
+    eps = tf.random.stateless_normal([1, BATCH, TOY.latent_dim], seed=[5, 6])
+    eps_u = tf.random.stateless_normal([TOY.num_classes, BATCH, TOY.latent_dim], seed=[7, 8])
+    weights = model.classifier.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        terms = model.terms(x, labels, x_u, eps, eps_u, training=True)
+        objective = model.objective(terms)
+        unlabelled_rows = (1 - config.labelled_share) * tf.reduce_mean(terms["unlabelled_loss"])
+        classification = config.alpha * tf.reduce_mean(terms["classification"])
+    total, from_u = tape.gradient(objective, weights), tape.gradient(unlabelled_rows, weights)
+    assert all(g is None or np.all(g.numpy() == 0) for g in tape.gradient(classification, weights))
+    assert sum(float(tf.reduce_sum(g ** 2)) for g in from_u) > 1e-6
+    for a, b in zip(total, from_u):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_the_loss_of_a_batch_holding_every_image_is_the_papers_objective_over_n():
+    """A batch of all N_l labelled and all N_u unlabelled images: loss = -J^a / N with
+    J^a = sum_l L + sum_u U + a mean_l log q(y|x), a = alpha N (Kingma et al. 2014), whatever the batch's shape."""
+    n_l, n_u = 2, 6
+    n = n_l + n_u
+    config = dataclasses.replace(TOY, alpha=0.1, labelled_share=semi_supervised.labelled_share(n, n_l),
+                                 labelled_weight=0.0)  # 0: the paper's weighting
+    model = toy_model(config, seed=14)
+    x, x_u = toy_images(seed=15)[:n_l], tf.concat([toy_images(seed=16), toy_images(seed=17)], 0)[:n_u]
+    labels = tf.constant([2, 0])
+    eps = tf.random.stateless_normal([1, n_l, TOY.latent_dim], seed=[1, 1])
+    eps_u = tf.random.stateless_normal([TOY.num_classes, n_u, TOY.latent_dim], seed=[2, 2])
+    terms = model.terms(x, labels, x_u, eps, eps_u)
+    a = config.alpha * n
+    paper = (np.sum(terms["labelled_bound"].numpy())
+             + np.sum(terms["unlabelled_bound"].numpy()) - a * np.mean(terms["classification"].numpy()))
+    np.testing.assert_allclose(model.objective(terms).numpy(), -paper / n, rtol=1e-5)
+    assert config.labelled_share == 0.25
+    # Another labelled weight s changes the labelled bound's weight, not alpha's ratio to U's: the loss is linear in
+    # the three means, with coefficients s, 1 - s and (1 - s) alpha / (1 - p).
+    half = M2(dataclasses.replace(config, labelled_weight=0.5))
+    means = {k: tf.Variable(1.0) for k in ("labelled_loss", "unlabelled_loss", "classification")}
+    with tf.GradientTape() as tape:
+        loss = half.objective({k: tf.fill([3], v) for k, v in means.items()})
+    grads = dict(zip(means, tape.gradient(loss, list(means.values()))))
+    np.testing.assert_allclose([float(grads[k]) for k in means], [0.5, 0.5, 0.5 * 0.1 / 0.75], rtol=1e-6)
+
+
+def test_unlabelled_rows_share_one_noise_draw_across_classes_unless_asked_not_to():
+    for shared in (True, False):
+        model = toy_model(dataclasses.replace(TOY, shared_noise=shared))
+        eps, eps_u = model.step_noise(BATCH, 3, tf.constant(7, tf.int64))
+        assert eps.shape == (1, BATCH, TOY.latent_dim) and eps_u.shape == (TOY.num_classes, 3, TOY.latent_dim)
+        assert np.allclose(eps_u[0], eps_u[1]) == shared and np.allclose(eps_u[1], eps_u[2]) == shared
+
+
+def ignoring_labels(model):
+    """The model with the label inputs of q(z|x, y)'s head and of p(x|y, z)'s first layer cut: L(x, y) is the same
+    for every y (given the same noise)."""
+    k = model.config.num_classes
+    for layer in (model.head_hidden, model.decoder.weights[0]):
+        kernel = layer.kernel if hasattr(layer, "kernel") else layer
+        kernel.assign(tf.concat([kernel[:-k], tf.zeros_like(kernel[-k:])], 0))
+    return model
+
+
+def q_trained_by_u_alone(model, x, steps=200):
+    """q(y|x) [B, K] of free per-image logits (the most flexible classifier) trained to maximize U(x) alone, with one
+    noise draw shared by the classes; and L(x, y) [B, K]."""
+    eps = tf.tile(tf.random.stateless_normal([1, BATCH, TOY.latent_dim], seed=[1, 3]), [TOY.num_classes, 1, 1])
+    h = model.encoder(x)
+    bounds = model.class_bounds(x, h, eps)[0]
+    logits = tf.Variable(tf.random.stateless_normal([BATCH, TOY.num_classes], seed=[4, 4]))
+    optimizer = keras.optimizers.Adam(0.1)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(model.unlabelled_bound(x, h, logits, eps)[1])
+        optimizer.apply_gradients([(tape.gradient(loss, logits), logits)])
+
+    for _ in range(steps):
+        step()
+    return tf.nn.softmax(logits).numpy(), bounds.numpy()
+
+
+def test_u_alone_leaves_q_uniform_when_the_decoder_ignores_y_and_not_when_it_uses_y():
+    x = toy_images(seed=12)
+    q, bounds = q_trained_by_u_alone(ignoring_labels(toy_model(seed=13)), x)
+    np.testing.assert_allclose(bounds, bounds[:, :1].repeat(TOY.num_classes, 1), rtol=1e-5)  # the cut works
+    np.testing.assert_allclose(q, 1.0 / TOY.num_classes, atol=0.02)
+    q, bounds = q_trained_by_u_alone(toy_model(seed=13), x)
+    np.testing.assert_allclose(q, softmax(bounds, -1), atol=0.05)  # the maximizer of U: the model's p(y|x)
+    assert np.max(np.abs(q - 1.0 / TOY.num_classes)) > 0.2
+
 # --- the labelled subset -----------------------------------------------------------------------------------------------
 LABELS = np.random.default_rng(0).integers(0, 5, 300)
 
@@ -189,11 +288,13 @@ def test_mixed_batches_hold_the_labelled_subset_and_the_rest_in_a_fixed_ratio():
     np.testing.assert_array_equal(y_test.numpy(), labels[:8])
 
 
-def test_m2_training_moves_every_weight_and_resumes(tmp_path, tiny_npz):
+@pytest.mark.parametrize("classifier", ["encoder", "fixed"])
+def test_m2_training_moves_every_weight_and_resumes(tmp_path, tiny_npz, classifier):
     from tfvae.data import load  # pylint: disable=g-import-not-at-top
 
     data = load(f"npz:{tiny_npz}")
-    config = make_config(model="m2", input_shape=data.shape, architecture="mlp", hidden_units=(6,), latent_dim=3)
+    config = make_config(model="m2", input_shape=data.shape, architecture="mlp", hidden_units=(6,), latent_dim=3,
+                         classifier=classifier)
     train_config = TrainConfig(dataset=f"npz:{tiny_npz}", batch_size=16, epochs=1, num_labels=20,
                                labelled_fraction=0.25, steps_per_execution=2)
     keras.utils.set_random_seed(config.seed)  # as training.train does: the same initial weights
@@ -207,5 +308,6 @@ def test_m2_training_moves_every_weight_and_resumes(tmp_path, tiny_npz):
     restored = families.restore(str(tmp_path / "run"))
     for a, b in zip(model.weights, restored.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert model.config.labelled_share == 20 / len(data.x_train)  # set from the data (families.train)
     clone = M2.from_config(model.get_config())
     assert clone.config == model.config

@@ -16,27 +16,33 @@ STEPS = 2000
 BATCH_SIZE = 64
 
 
+def image_layers(num_classes, seed=0):
+    """The image classifier's layers: [B, H, W, C] -> logits [B, K] (also M2's q(y|x) with --classifier=fixed)."""
+    return [keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu"),
+            keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dropout(0.25, seed=seed),
+            keras.layers.Dense(num_classes)]
+
+
+def vector_layers(num_classes, seed=0):
+    """The vector classifier's layers: [B, ...] (flattened) -> logits [B, K]."""
+    return [keras.layers.Flatten(),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dropout(0.25, seed=seed),
+            keras.layers.Dense(num_classes)]
+
+
 def image_classifier(input_shape, num_classes, seed=0):
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input(tuple(input_shape)),
-        keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu"),
-        keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(128, activation="relu"),
-        keras.layers.Dropout(0.25, seed=seed),
-        keras.layers.Dense(num_classes),
-    ], name="image_classifier")
+    return keras.Sequential([keras.Input(tuple(input_shape)), *image_layers(num_classes, seed)],
+                            name="image_classifier")
 
 
 def vector_classifier(dim, num_classes, seed=0):
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((dim,)),
-        keras.layers.Dense(128, activation="relu"),
-        keras.layers.Dropout(0.25, seed=seed),
-        keras.layers.Dense(num_classes),
-    ], name="vector_classifier")
+    return keras.Sequential([keras.Input((dim,)), *vector_layers(num_classes, seed)], name="vector_classifier")
 
 
 def fit(model, inputs, labels, steps=STEPS, batch_size=BATCH_SIZE, seed=0):

@@ -161,8 +161,21 @@ class ConditionalConfig(VAEConfig):
 
     model: str = field("cvae", "the model family", flag=False)
     num_classes: int = field(10, "classes of the labels", flag=False)  # from the data
-    alpha: float = field(0.1, "m2: weight of the labelled classification loss E[-log q(y|x)] per training example "
-                         "(the paper's alpha = 0.1 N is 0.1)")
+    alpha: float = field(20.0, "m2: the paper's alpha over N: J = sum_l L + sum_u U - alpha N mean_l[-log q(y|x)] "
+                         "over the N training images (Kingma et al. 2014 use alpha N = 0.1 N, i.e. 0.1; the default 20 "
+                         "was chosen on a validation split, README); converted once to a per-batch weight that keeps "
+                         "its ratio to U's (tfvae/models/m2.py)")
+    labelled_share: float = field(0.5, "m2: N_l / (N_l + N_u), the labelled share of the training images (set from "
+                                  "the data and --num_labels)", flag=False)
+    labelled_weight: float = field(0.5, "m2: the weight s of the labelled bound's batch mean against 1 - s for the "
+                                   "unlabelled bound's; 0: N_l / N, which makes the loss the paper's objective over N")
+    shared_noise: bool = field(True, "m2: U scores the K classes with one noise draw z = mu_y + sigma_y eps shared "
+                               "by them (common random numbers), so the differences L(x, y) - L(x, y') that steer "
+                               "q(y|x) carry less Monte Carlo noise; false: an independent draw per class")
+    classifier: str = field("fixed", "m2: the network of q(y|x): 'fixed' (the plain baseline's small conv net with "
+                            "dropout, tfvae/classifiers.py; a vector net for M1+M2; its dropout masks are drawn per "
+                            "replica, so 1 and N replicas agree in distribution, not to round-off) or 'encoder' "
+                            "(shaped like the encoder: --architecture, --hidden_units)", choices=("encoder", "fixed"))
     m1_dir: str = field("", "cvae, m2: model the latent means of this trained vae model_dir instead of the images "
                         "(M1+M2)")
 
@@ -170,6 +183,8 @@ class ConditionalConfig(VAEConfig):
         super().validate()
         _require(self.num_classes >= 2, "num_classes", f"needs at least 2 classes, got {self.num_classes}")
         _require(self.alpha >= 0, "alpha", f"must be >= 0, got {self.alpha}")
+        _require(0 < self.labelled_share < 1, "labelled_share", f"must lie in (0, 1), got {self.labelled_share}")
+        _require(0 <= self.labelled_weight < 1, "labelled_weight", f"must lie in [0, 1), got {self.labelled_weight}")
         _require(self.posterior == "diag" and self.prior == "normal", "posterior",
                  f"--model={self.model} has a diagonal Gaussian q(z|x, y) and p(z) = N(0, I); use "
                  "--posterior=diag --prior=normal")

@@ -78,6 +78,12 @@ def split(data, model_config, train_config):
     return labelled, (unlabelled if len(unlabelled) else labelled)
 
 
+def labelled_share(num_images, num_labels):
+    """N_l / (N_l + N_u) of `split`: num_labels / num_images, or 1/2 where every image is both labelled and
+    unlabelled (num_labels 0 or all of them)."""
+    return 0.5 if num_labels == 0 or num_labels >= num_images else num_labels / num_images  # more: refused later
+
+
 def _tiled(index, batch_size):
     """`index` repeated so that a batch of batch_size fits into one pass."""
     return np.tile(index, -(-batch_size // len(index)))
@@ -139,3 +145,59 @@ def m1_error(vae, data, labelled, steps=2000, seed=0):
     model = classifiers.fit(classifiers.vector_classifier(train.shape[-1], num_classes, seed), train,
                             data.y_train[labelled], steps, seed=seed)
     return 1.0 - classifiers.accuracy(model, test, data.y_test)
+
+
+# --- diagnosis of M2 (benchmarks/m2_diagnosis.py) ---------------------------------------------------------------------
+def diagnose(model, images, labels, draws=4, seed=0, batch_size=250):
+    """What an m2's classifier and generative model say about uint8 images [N, ...] with integer labels [N].
+
+    U(x) = sum_y q(y|x) L(x, y) + H(q) is maximized over q(y|x) by q(y|x) = softmax_y L(x, y), the generative
+    model's own posterior: the unlabelled bound teaches q(y|x) the labels arg max_y L(x, y), right or wrong.
+    Returns (L averaged over `draws` noise draws):
+    - q_error: the error of arg max q(y|x);
+    - bound_error: the error of arg max_y L(x, y), the label U pulls q(y|x) towards;
+    - agreement: the share of images where the two arg maxes agree;
+    - label_gain: mean L(x, y_true) - mean over y != y_true of L(x, y), in nats: how much the bound (p(x|y, z) with
+      q(z|x, y)) depends on y; near 0 when the decoder ignores y.
+    """
+    pixels, k = model.config.pixels, model.config.num_classes
+    batches = data_lib.eval_dataset(data_lib.prepare(images, pixels, seed, False), batch_size, pixels, seed,
+                                    labels=labels)
+    q_pred, bound_pred, gains, truth = [], [], [], []
+    for i, (x, y) in enumerate(batches):
+        v = model.features(x)
+        h = model.encoded(v)
+        eps = tf.random.stateless_normal([draws, k, tf.shape(x)[0], model.config.latent_dim], [seed, i])
+        bounds = tf.reduce_mean(tf.stack([model.class_bounds(v, h, e)[0] for e in tf.unstack(eps)]), 0)  # [B, K]
+        bounds = bounds.numpy()
+        y = y.numpy()
+        true = bounds[np.arange(len(y)), y]
+        others = (bounds.sum(-1) - true) / (k - 1)
+        q_pred.append(np.argmax(model.logits(v).numpy(), -1))
+        bound_pred.append(np.argmax(bounds, -1))
+        gains.append(true - others)
+        truth.append(y)
+    q_pred, bound_pred, truth = map(np.concatenate, (q_pred, bound_pred, truth))
+    return {"q_error": float(np.mean(q_pred != truth)), "bound_error": float(np.mean(bound_pred != truth)),
+            "agreement": float(np.mean(q_pred == bound_pred)), "label_gain": float(np.mean(np.concatenate(gains)))}
+
+
+def classifier_gradients(model, batch, shared_noise=True, seed=0):
+    """Norms of the gradients that reach q(y|x)'s weights on one mixed training batch (x_l, y_l, x_u): {unlabelled:
+    of the loss's U term, classification: of its classification term (the two terms that depend on q), cosine:
+    between the two}, with U's K classes scored with one shared noise draw or one draw each."""
+    x, labels, x_u = batch
+    k, dim = model.config.num_classes, model.config.latent_dim
+    eps = tf.random.stateless_normal([1, tf.shape(x)[0], dim], [seed, 0])
+    eps_u = tf.random.stateless_normal([1 if shared_noise else k, tf.shape(x_u)[0], dim], [seed, 1])
+    weights = model.classifier.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        terms = model.terms(x, labels, x_u, eps, tf.broadcast_to(eps_u, [k, tf.shape(x_u)[0], dim]), training=True)
+        c = model.config
+        weight = 1 - (c.labelled_weight or c.labelled_share)  # that of U and the classification (tfvae/models/m2.py)
+        bound = weight * tf.reduce_mean(terms["unlabelled_loss"])
+        classification = weight * c.alpha / (1 - c.labelled_share) * tf.reduce_mean(terms["classification"])
+    flat = [tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(t, weights)], 0) for t in (bound, classification)]
+    norms = [float(tf.norm(g)) for g in flat]
+    cosine = float(tf.reduce_sum(flat[0] * flat[1])) / max(norms[0] * norms[1], 1e-30)
+    return {"unlabelled": norms[0], "classification": norms[1], "cosine": cosine}

@@ -8,6 +8,8 @@ what a family declares); adding a family is one module and one line in FAMILIES.
     families.restore(model_dir)                the trained model of a run
 """
 
+import dataclasses
+
 from tfvae import config as config_lib
 from tfvae import distribute, runs, training
 from tfvae.data import steps_per_epoch
@@ -104,9 +106,11 @@ def fit_run(model_config, train_config, data, model_dir, strategy, verbose=1, va
 def train(model_config, train_config, data, model_dir, strategy=None, verbose=1, validate=True, callbacks=()):
     """Trains (or resumes training of) the model of `model_config` on `data` into `model_dir`; returns the model.
 
-    strategy: a tf.distribute.Strategy (default: train_config.strategy); callbacks: extra Keras callbacks. Everything
-    is checked before anything is written (prepare_run).
+    strategy: a tf.distribute.Strategy (default: train_config.strategy); callbacks: extra Keras callbacks. The
+    fields the family sets from the data (`data_fields`) replace those of model_config. Everything is checked before
+    anything is written (prepare_run).
     """
     strategy = strategy or distribute.make_strategy(train_config.strategy)
+    model_config = dataclasses.replace(model_config, **of(model_config).data_fields(data, train_config))
     prepare_run(model_config, train_config, data, model_dir, strategy)
     return fit_run(model_config, train_config, data, model_dir, strategy, verbose, validate, callbacks)

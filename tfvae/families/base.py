@@ -54,8 +54,9 @@ class Family:
         return data_lib.load(dataset, data_dir=data_dir, download=download, image_size=image_size or None,
                              channels=channels or None)
 
-    def data_fields(self, data):
-        """Config fields set from the data, not from flags (the conditional families' num_classes)."""
+    def data_fields(self, data, train_config):
+        """Config fields set from the data and the training flags, not from flags of their own (the conditional
+        families' num_classes, the m2's labelled_share)."""
         return {}
 
     def shape_before_data(self, image_size):

@@ -38,6 +38,10 @@ def read_m1(config):
     return m1_config
 
 
+# Fields a record written before they existed reads as: its q(y|x) was encoder-shaped and U drew noise per class.
+OLDER_RECORDS = {"classifier": "encoder", "shared_noise": False}
+
+
 class CVAEFamily(vae.VAEFamily):
     name = "cvae"
     config_class = config_lib.ConditionalConfig
@@ -45,13 +49,18 @@ class CVAEFamily(vae.VAEFamily):
     description = "class-conditional VAE: q(z|x, y), p(x|y, z)"
     mixed = False  # batches of labelled images only (the m2's also hold unlabelled ones)
 
+    def config_from_record(self, values):
+        if "classifier" not in values:
+            values = {**values, **OLDER_RECORDS}
+        return super().config_from_record(values)
+
     def make_model(self, config):
         m1 = None
         if config.m1_dir:
             m1 = vae.FAMILY.restore(config.m1_dir, read_m1(config))
         return self.model_class(config, m1=m1)
 
-    def data_fields(self, data):
+    def data_fields(self, data, train_config):
         return {"num_classes": data.num_classes} if data.num_classes else {}
 
     def check(self, data, config, train_config):
@@ -115,6 +124,11 @@ class M2Family(CVAEFamily):
     model_class = M2
     description = "M2 (Kingma et al. 2014): semi-supervised, q(y|x) and the enumerated unlabelled bound"
     mixed = True
+
+    def data_fields(self, data, train_config):
+        fields = super().data_fields(data, train_config)
+        fields["labelled_share"] = semi_supervised.labelled_share(len(data.x_train), train_config.num_labels)
+        return fields
 
     def classify(self, model, data, train_config, options):
         semi_supervised.require_labels(data, train_config.dataset, self.name)
