@@ -1,23 +1,25 @@
 """Benchmark: semi-supervised classification with M1, M2 and M1+M2 (Kingma et al. 2014), and the classification
 accuracy score (Ravuri & Vinyals 2019) of the class-conditional models, on `mnist_offline`.
 
-    nice python benchmarks/semi_supervised.py                  # about 25 minutes on 2 shared CPU cores
+    nice python benchmarks/semi_supervised.py                  # about 25 minutes on 2 CPU cores
     python benchmarks/semi_supervised.py --labels=100 --epochs_m2=5 --epochs_m1=5 --cas_per_class=50   # a smoke run
+    python benchmarks/semi_supervised.py --report_only           # the tables of the last run, after REPORT_EPOCHS
 
 mnist_offline is 8,000 training and 2,000 test images of the real MNIST test set (not the 50,000 / 10,000 of the
 paper). For N labels in --labels the labelled subset is class balanced (tfvae/semi_supervised.py, seed 0) and every
-other training image is unlabelled. Models (MLPs as in the paper, dynamic binarization, Bernoulli p(x|.), batch 128,
-Adam 1e-3):
+other training image is unlabelled. Models (dynamic binarization, Bernoulli p(x|.), batch 128, Adam 1e-3):
 - plain: the fixed image classifier (tfvae/classifiers.py) on the N labelled images alone;
 - M1: a VAE 784-600-600-50 on all training images, then the fixed vector classifier on the latent means of the N
   labelled ones;
-- M2: 500 hidden units in q(z|x, y), q(y|x) and p(x|y, z), 50 latents, alpha = 0.1 per example (the paper's 0.1 N),
-  half of every batch labelled;
-- M1+M2: that M2 (Gaussian p(z1|y, z2)) on the latent means z1 of the M1 above.
-The test error is of q(y|x) for M2 and M1+M2. CAS: the fixed image classifier trained on --cas_per_class draws per
-class from the CVAE (all 8,000 labels), M2 and M1+M2 (100 labels), tested on the real test set, beside the same
-classifier trained on the 8,000 real training images. Results go to benchmarks/results/semi_supervised.json and are
-printed as Markdown tables.
+- M2: q(z|x, y) and p(x|y, z) MLPs of 500 hidden units, 50 latents, q(y|x) the plain baseline's network
+  (--classifier=fixed), the labelled bound weighed 1/2 (--labelled_weight), --alpha 20, half of every batch labelled,
+  one noise draw shared by U's classes: the defaults, chosen on the validation split with benchmarks/m2_diagnosis.py;
+- M1+M2: that M2 (Gaussian p(z1|y, z2), the fixed vector classifier as q(y|z1)) on the latent means z1 of the M1.
+M2 and M1+M2 train for --epochs_m2 epochs (at most --max_minutes each) and are reported after the epoch chosen on
+validation for each (REPORT_EPOCHS); their test error every --every epochs is recorded (the error over training).
+CAS: the fixed image classifier trained on --cas_per_class draws per class from the CVAE (all 8,000 labels), M2 and
+M1+M2 (100 labels), tested on the real test set, beside the same classifier trained on the 8,000 real training
+images. Results go to benchmarks/results/semi_supervised.json and are printed as Markdown tables.
 """
 
 import dataclasses
@@ -30,6 +32,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from absl import logging  # noqa: E402
@@ -47,22 +50,95 @@ CVAE = ConditionalConfig(model="cvae", input_shape=SHAPE, architecture="mlp", hi
 flags.DEFINE_list("labels", ["100", "600", "1000"], "numbers of labelled training images")
 flags.DEFINE_integer("epochs_m1", 50, "training epochs of the M1 VAE")
 flags.DEFINE_integer("epochs_m2", 30, "training epochs of M2, M1+M2 and the CVAE")
+flags.DEFINE_float("max_minutes", 60, "training of one M2 or M1+M2 stops at the first epoch end past this")
+flags.DEFINE_integer("every", 5, "epochs between two test errors of the error-over-training record")
+flags.DEFINE_bool("report_only", False, "print the tables of the --output record of an earlier run, its M2 and M1+M2 "
+                  "errors read off the error over training at REPORT_EPOCHS, and rewrite it; trains nothing")
 flags.DEFINE_integer("cas_per_class", 800, "generated images per class for the CAS (0: no CAS, no CVAE)")
-flags.DEFINE_float("alpha", M2.alpha, "M2's --alpha (per training example; the paper's 0.1 N is 0.1)")
+flags.DEFINE_float("alpha", M2.alpha, "M2's --alpha (the paper's alpha over N: it used 0.1)")
+flags.DEFINE_float("labelled_weight", M2.labelled_weight, "M2's --labelled_weight (0: N_l / N, the paper's)")
+flags.DEFINE_enum("classifier", M2.classifier, ["encoder", "fixed"], "M2's --classifier (the network of q(y|x))")
 flags.DEFINE_string("output", os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                            "semi_supervised.json"), "JSON results")
 FLAGS = flags.FLAGS
 
+# The epoch after which M2 and M1+M2 are reported, for each label count: that of the lowest validation error within
+# 30 epochs (benchmarks/m2_diagnosis.py with the defaults; results/m2_diagnosis_*defaults*.json, README).
+REPORT_EPOCHS = {("m2", 100): 5, ("m1_m2", 100): 30, ("m2", 600): 30, ("m1_m2", 600): 30, ("m2", 1000): 30,
+                 ("m1_m2", 1000): 25}
 
-def train(model_config, data, model_dir, epochs, num_labels=0):
+
+class ErrorOverTraining(keras.callbacks.Callback):
+    """The test error of q(y|x) every `every` epochs and at the end: history [{epoch, train_s, test_error}]."""
+
+    def __init__(self, data, every):
+        super().__init__()
+        self.data, self.every, self.history = data, every, []
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every == 0 or self.model.stop_training:
+            self.history.append({"epoch": epoch + 1, "train_s": round(time.perf_counter() - self.start, 1),
+                                 "test_error": semi_supervised.m2_error(self.model, self.data)})
+
+
+def train(model_config, data, model_dir, epochs, num_labels=0, callbacks=()):
     start = time.perf_counter()
     model = families.train(model_config, TrainConfig(batch_size=128, epochs=epochs, num_labels=num_labels), data,
-                           model_dir, verbose=0, validate=False)
+                           model_dir, verbose=0, validate=False, callbacks=callbacks)
     return model, time.perf_counter() - start
+
+
+def reported(row, name):
+    """The test error of model `name` in a row at its REPORT_EPOCHS epoch (the last recorded where training stopped
+    earlier or the epoch is not listed)."""
+    history = row[f"{name}_history"]
+    epoch = REPORT_EPOCHS.get((name, row["num_labels"]), history[-1]["epoch"])
+    at = [h for h in history if h["epoch"] == epoch] or history[-1:]
+    return at[0]["test_error"], at[0]["epoch"]
+
+
+def report(record):
+    """Sets the reported errors of every row and prints the tables."""
+    rows, cas_rows = record["test_error"], record["cas"]
+    for r in rows:
+        for name in ("m2", "m1_m2"):
+            r[name], r[f"{name}_report_epoch"] = reported(r, name)
+    print(f"\nmnist_offline (8,000 train / 2,000 test); M1 VAE {record['epochs_m1']} epochs, M2 / M1+M2 trained "
+          f"{record['epochs_m2']} epochs and reported at REPORT_EPOCHS, CVAE {record['epochs_m2']}; alpha "
+          f"{record['alpha']}, labelled weight {record['labelled_weight']}, classifier {record['classifier']}; "
+          f"{record['machine']}\n")
+    print("| labels | plain classifier | M1 | M2 (epoch) | M1+M2 (epoch) |\n|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['num_labels']} | {r['plain']:.2%} | {r['m1']:.2%} | {r['m2']:.2%} ({r['m2_report_epoch']}) | "
+              f"{r['m1_m2']:.2%} ({r['m1_m2_report_epoch']}) |")
+    if cas_rows:
+        print(f"\n| generator | CAS ({record['cas_per_class']} draws per class) | real-data accuracy |\n|---|---|---|")
+    for r in cas_rows:
+        print(f"| {r['model']} | {r['cas']:.2%} | {r['real']:.2%} |")
+    print("\nTest error over training (epoch: error):")
+    for r in rows:
+        for name in ("m2", "m1_m2"):
+            print(f"{r['num_labels']} labels, {name}: "
+                  + ", ".join(f"{h['epoch']}: {h['test_error']:.2%}" for h in r[f"{name}_history"]))
+
+
+def write(record):
+    os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
+    with open(FLAGS.output + ".tmp", "w") as f:
+        json.dump(record, f, indent=2)
+    os.replace(FLAGS.output + ".tmp", FLAGS.output)
 
 
 def main(argv):
     del argv
+    if FLAGS.report_only:
+        with open(FLAGS.output) as f:
+            record = json.load(f)
+        report(record)
+        return write(record)
     logging.set_verbosity(logging.WARNING)
     data = data_lib.load("mnist_offline")
     real_train, real_test = data.x_train / np.float32(255), data.x_test / np.float32(255)
@@ -78,11 +154,16 @@ def main(argv):
             m1_error = semi_supervised.m1_error(m1, data, labelled)
             timings[f"classifiers_{num_labels}"] = time.perf_counter() - start
             row = {"num_labels": num_labels, "plain": plain, "m1": m1_error}
-            m2 = dataclasses.replace(M2, alpha=FLAGS.alpha)
+            m2 = dataclasses.replace(M2, alpha=FLAGS.alpha, classifier=FLAGS.classifier,
+                                     labelled_weight=FLAGS.labelled_weight)
             for name, config in (("m2", m2), ("m1_m2", dataclasses.replace(m2, m1_dir=m1_dir))):
+                # The budget's callback goes first, so the error record sees its stop at the same epoch end.
+                errors = ErrorOverTraining(data, FLAGS.every)
+                callbacks = [common.WallClockBudget(60 * FLAGS.max_minutes), errors]
                 model, timings[f"{name}_{num_labels}"] = train(config, data, os.path.join(work, f"{name}_{num_labels}"),
-                                                               FLAGS.epochs_m2, num_labels)
-                row[name] = semi_supervised.m2_error(model, data)
+                                                               FLAGS.epochs_m2, num_labels, callbacks)
+                row[f"{name}_final"] = semi_supervised.m2_error(model, data)
+                row[f"{name}_epochs"], row[f"{name}_history"] = callbacks[0].epochs, errors.history
                 if num_labels == min(map(int, FLAGS.labels)):
                     samplers[f"{name} ({num_labels} labels)"] = cas.model_sampler(model)
             print(row, flush=True)
@@ -95,23 +176,12 @@ def main(argv):
             cas_rows.append({"model": name, "cas": cas.score(sample, real_test, data.y_test, 10, FLAGS.cas_per_class),
                              "real": real})
             print(cas_rows[-1], flush=True)
-    machine = common.machine()
-    print(f"\nmnist_offline (8,000 train / 2,000 test); M1 VAE {FLAGS.epochs_m1} epochs, M2 / M1+M2 / CVAE "
-          f"{FLAGS.epochs_m2} epochs, alpha {FLAGS.alpha}; {machine}\n")
-    print("| labels | plain classifier | M1 | M2 | M1+M2 |\n|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['num_labels']} | {r['plain']:.2%} | {r['m1']:.2%} | {r['m2']:.2%} | {r['m1_m2']:.2%} |")
-    if cas_rows:
-        print(f"\n| generator | CAS ({FLAGS.cas_per_class} draws per class) | real-data accuracy |\n|---|---|---|")
-    for r in cas_rows:
-        print(f"| {r['model']} | {r['cas']:.2%} | {r['real']:.2%} |")
-    os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
-    record = {"machine": machine, "epochs_m1": FLAGS.epochs_m1, "epochs_m2": FLAGS.epochs_m2, "alpha": FLAGS.alpha,
-              "classifier_steps": classifiers.STEPS, "cas_per_class": FLAGS.cas_per_class, "test_error": rows,
-              "cas": cas_rows, "wall_s": timings}
-    with open(FLAGS.output + ".tmp", "w") as f:
-        json.dump(record, f, indent=2)
-    os.replace(FLAGS.output + ".tmp", FLAGS.output)
+    record = {"machine": common.machine(), "epochs_m1": FLAGS.epochs_m1, "epochs_m2": FLAGS.epochs_m2,
+              "alpha": FLAGS.alpha, "classifier": FLAGS.classifier, "labelled_weight": FLAGS.labelled_weight,
+              "max_minutes": FLAGS.max_minutes, "classifier_steps": classifiers.STEPS,
+              "cas_per_class": FLAGS.cas_per_class, "test_error": rows, "cas": cas_rows, "wall_s": timings}
+    report(record)
+    write(record)
 
 
 if __name__ == "__main__":
