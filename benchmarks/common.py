@@ -47,6 +47,13 @@ class WallClockBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def validation_split(data, count):
+    """ImageData that trains on all but the last `count` training images of `data` and measures those."""
+    n = len(data.x_train) - count
+    return data_lib.ImageData(f"{data.name}_validation", data.x_train[:n], data.x_train[n:], data.y_train[:n],
+                              data.y_train[n:])
+
+
 def train_and_evaluate(model_config, data, epochs, num_samples, surgery=0):
     """Trains model_config for `epochs` (batch 128, Adam 1e-3) and evaluates it on the test split.
 

@@ -74,11 +74,7 @@ LEARNING_RATES = {"conv_tuned": 2e-3, "hvae2": 2e-3, "hvae4": 2e-3, "hvae4_narro
 
 
 def split(data):
-    if FLAGS.split == "test":
-        return data
-    n = len(data.x_train) - VALIDATION_IMAGES
-    return data_lib.ImageData("mnist_offline_validation", data.x_train[:n], data.x_train[n:],
-                              data.y_train[:n], data.y_train[n:])
+    return data if FLAGS.split == "test" else common.validation_split(data, VALIDATION_IMAGES)
 
 
 def run(name, data):

@@ -66,11 +66,7 @@ FLAGS = flags.FLAGS
 
 
 def split(data):
-    if FLAGS.split == "test":
-        return data
-    n = len(data.x_train) - VALIDATION_IMAGES
-    return data_lib.ImageData("mnist_offline_validation", data.x_train[:n], data.x_train[n:],
-                              data.y_train[:n], data.y_train[n:])
+    return data if FLAGS.split == "test" else common.validation_split(data, VALIDATION_IMAGES)
 
 
 class Diagnosis(keras.callbacks.Callback):
