@@ -311,3 +311,16 @@ def test_m2_training_moves_every_weight_and_resumes(tmp_path, tiny_npz, classifi
     assert model.config.labelled_share == 20 / len(data.x_train)  # set from the data (families.train)
     clone = M2.from_config(model.get_config())
     assert clone.config == model.config
+
+
+def test_classifier_gradients_separate_u_from_the_classification():
+    model = toy_model(dataclasses.replace(TOY, alpha=0.0), seed=18)
+    x, x_u = toy_images(seed=19), toy_images(seed=20)
+    batch = (x, tf.constant([0, 1, 2, 0]), x_u)
+    norms = semi_supervised.classifier_gradients(model, batch)
+    assert norms["classification"] == 0 and norms["unlabelled"] > 0  # alpha = 0: q learns only through U
+    other = toy_model(dataclasses.replace(TOY, alpha=1.0))
+    other.set_weights(model.get_weights())
+    with_alpha = semi_supervised.classifier_gradients(other, batch)
+    assert with_alpha["classification"] > 0
+    np.testing.assert_allclose(with_alpha["unlabelled"], norms["unlabelled"], rtol=1e-5)  # same weights, same U

@@ -193,10 +193,9 @@ def classifier_gradients(model, batch, shared_noise=True, seed=0):
     weights = model.classifier.trainable_variables
     with tf.GradientTape(persistent=True) as tape:
         terms = model.terms(x, labels, x_u, eps, tf.broadcast_to(eps_u, [k, tf.shape(x_u)[0], dim]), training=True)
-        c = model.config
-        weight = 1 - (c.labelled_weight or c.labelled_share)  # that of U and the classification (tfvae/models/m2.py)
-        bound = weight * tf.reduce_mean(terms["unlabelled_loss"])
-        classification = weight * c.alpha / (1 - c.labelled_share) * tf.reduce_mean(terms["classification"])
+        loss_weights = model.loss_weights()
+        bound = loss_weights["unlabelled_loss"] * tf.reduce_mean(terms["unlabelled_loss"])
+        classification = loss_weights["classification"] * tf.reduce_mean(terms["classification"])
     flat = [tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(t, weights)], 0) for t in (bound, classification)]
     norms = [float(tf.norm(g)) for g in flat]
     cosine = float(tf.reduce_sum(flat[0] * flat[1])) / max(norms[0] * norms[1], 1e-30)

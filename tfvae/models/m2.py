@@ -132,14 +132,16 @@ class M2(CVAE):
         return {"labelled_bound": labelled, "unlabelled_bound": unlabelled, "classification": classification,
                 "accuracy": correct, "labelled_loss": labelled_loss, "unlabelled_loss": unlabelled_loss}
 
-    def objective(self, terms):
-        """The scalar training loss s mean(-L) + (1 - s) (mean(-U) + alpha / (1 - p) mean(-log q(y|x))) (module
-        docstring)."""
+    def loss_weights(self):
+        """{labelled_loss: s, unlabelled_loss: 1 - s, classification: (1 - s) alpha / (1 - p)}: the weight of each
+        term's batch mean in the loss (module docstring)."""
         p = self.config.labelled_share
         s = self.config.labelled_weight or p
-        classification = self.config.alpha / (1 - p) * tf.reduce_mean(terms["classification"])
-        return s * tf.reduce_mean(terms["labelled_loss"]) + (1 - s) * (tf.reduce_mean(terms["unlabelled_loss"])
-                                                                      + classification)
+        return {"labelled_loss": s, "unlabelled_loss": 1 - s, "classification": (1 - s) * self.config.alpha / (1 - p)}
+
+    def objective(self, terms):
+        """The scalar training loss s mean(-L) + (1 - s) (mean(-U) + alpha / (1 - p) mean(-log q(y|x)))."""
+        return sum(w * tf.reduce_mean(terms[name]) for name, w in self.loss_weights().items())
 
     # --- Keras -------------------------------------------------------------------------------------------------
     def call(self, x):
