@@ -41,6 +41,7 @@ LEARNED_PRIOR_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "d
 FLOW_PRIOR_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flow_prior.keras")
 CONV_PRIOR_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conv_prior.keras")
 CONV_COLOUR_PRIOR_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conv_colour_prior.keras")
+DEMO_IMAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo.png")  # the apps' demo: Set12's house
 PRIOR_FILES = {"gmm": PRIOR_FILE, "learned": LEARNED_PRIOR_FILE, "flow": FLOW_PRIOR_FILE, "conv": CONV_PRIOR_FILE,
                "conv_colour": CONV_COLOUR_PRIOR_FILE}
 # The GMM until the convolutional prior beats it on the validation split (README: as trained so far it does not).

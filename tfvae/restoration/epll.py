@@ -151,10 +151,20 @@ def splitting_step(noisy, estimate, count, sigma, multiple, prior, patch_size, s
     lam = weight / sigma ** 2  # the paper's D / sigma^2 at stride 1
     shape = noisy.shape if noisy.shape.is_fully_defined() else tf.shape(noisy)
     beta = multiple / sigma ** 2
-    centered, dc = patch_ops.remove_dc(patch_ops.extract(estimate, patch_size, stride))  # [N, D], [N, 1]
-    clean = patch_ops.add_dc(prior.denoise_patches(centered, beta ** -0.5), dc)
-    average = patch_ops.adjoint(clean, shape, patch_size, stride) / count  # Z [H, W]
+    average = patch_average(estimate, beta ** -0.5, prior, patch_size, stride, count, shape)  # Z [H, W]
     return quadratic_step(noisy, average, weight, lam, beta)
+
+
+def patch_average(estimate, noise_sigma, prior, patch_size, stride, count=None, shape=None):
+    """The z-step with the patches averaged back: Z = P^T z / c [H, W], z_i the prior's MAP of patch i of the
+    estimate [H, W] seen through noise of standard deviation noise_sigma (its DC kept). count: the cover count c
+    [H, W] and shape: the image's shape, where the caller has them."""
+    shape = shape if shape is not None else (estimate.shape if estimate.shape.is_fully_defined()
+                                             else tf.shape(estimate))
+    count = count if count is not None else patch_ops.cover_count(shape, patch_size, stride)
+    centered, dc = patch_ops.remove_dc(patch_ops.extract(estimate, patch_size, stride))  # [N, D], [N, 1]
+    clean = patch_ops.add_dc(prior.denoise_patches(centered, noise_sigma), dc)
+    return patch_ops.adjoint(clean, shape, patch_size, stride) / count
 
 
 def finish(estimate, value_range):
