@@ -19,6 +19,7 @@ setuptools.setup(
         "tfvae-sample=tfvae.apps.sample:run",
         "tfvae-classify=tfvae.apps.classify:run",
         "tfvae-denoise=tfvae.apps.denoise:run",
+        "tfvae-restore=tfvae.apps.restore:run",
         "tfvae-train-patch-prior=tfvae.apps.train_patch_prior:run",
         "tfvae-train-denoiser=tfvae.apps.train_denoiser:run",
         "tfvae-colorize=tfvae.apps.colorize:run",

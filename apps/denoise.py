@@ -8,41 +8,29 @@ SSIM before and after. With no --input it demonstrates itself on a built-in imag
 
 from tfvae import quiet  # noqa: F401  (first: silences TensorFlow's start-up lines before it is imported)
 
-import os
 import time
 
 import numpy as np
-import tensorflow as tf
 from absl import flags
 
 from tfvae import cli, progress
 from tfvae.config import ConfigError
 from tfvae.data import DataError, read_image, write_image
 from tfvae.restoration import denoise as denoise_lib
+from tfvae.restoration.restore import psnr_ssim
 
 FLAGS = flags.FLAGS
 cli.define_common_flags()
 DEFAULT_OUTPUT = "denoised.png"
 PROGRESS_PIXELS = 512 * 512  # larger images show the splitting steps as they finish
-DEMO_IMAGE = os.path.join(os.path.dirname(os.path.abspath(denoise_lib.__file__)), "demo.png")
+DEMO_IMAGE = denoise_lib.DEMO_IMAGE
 
-flags.DEFINE_float("sigma", 25.0, "noise standard deviation on the 0-255 scale")
-flags.DEFINE_string("clean", None, "a clean reference image: print PSNR and SSIM")
+cli.define_restoration_flags(denoise_lib.PRIOR_FILES, denoise_lib.DEFAULT_PRIOR)
+DEFAULT_SIGMA = 25.0  # --sigma when not given
 flags.DEFINE_bool("add_noise", False, "add noise of level --sigma to --input first (for demos)")
-flags.DEFINE_integer("noise_seed", 0, "seed of the added noise")
 flags.DEFINE_enum("colour", None, denoise_lib.COLOUR_MODES, "how a grey prior denoises colour images (default: "
                   "opponent); a colour prior takes them as they are")
 flags.DEFINE_integer("stride", 1, f"patch priors: the patch stride (1 is EPLL; {denoise_lib.FAST_STRIDE} is fast)")
-flags.DEFINE_string("prior_path", None, "the prior: one shipped in the package by name "
-                    f"({', '.join(denoise_lib.PRIOR_FILES)}; default {denoise_lib.DEFAULT_PRIOR}), or a file from "
-                    "apps.train_denoiser or apps.train_patch_prior (.keras, .npz GMM)")
-
-
-def psnr_ssim(image, reference):
-    """(PSNR in dB, SSIM) of uint8 images [H, W, C] on the 0-255 scale."""
-    a, b = tf.cast(image, tf.float32), tf.cast(reference, tf.float32)
-    mse = float(tf.reduce_mean(tf.square(a - b)))
-    return 10 * np.log10(255.0 ** 2 / mse), float(tf.image.ssim(a, b, max_val=255.0))
 
 
 def add_noise(image, sigma, seed):
@@ -51,6 +39,7 @@ def add_noise(image, sigma, seed):
 
 
 def check_flags():
+    FLAGS.sigma = DEFAULT_SIGMA if FLAGS.sigma is None else FLAGS.sigma
     if not 0 < FLAGS.sigma <= 255 * denoise_lib.MAX_SIGMA:
         raise ConfigError(f"--sigma={FLAGS.sigma}: must be in (0, {255 * denoise_lib.MAX_SIGMA:g}] (0-255 scale)")
     if FLAGS.stride < 1:

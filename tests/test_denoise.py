@@ -20,6 +20,7 @@ from tfvae.restoration.serving import FAST_STRIDE
 from tfvae.data import read_image, write_image
 from tfvae.restoration import denoise as denoise_lib
 from tfvae.restoration import conv_prior, patch_data
+from tfvae.restoration import degradations as deg_lib
 from tfvae.restoration.epll import epll
 from tfvae.restoration.gmm import PatchGMM
 from tfvae.saving import save_model_file
@@ -233,9 +234,15 @@ BAD_INPUTS = {"two_channels": (np.zeros((16, 16, 2), np.float32), "sigma"),
               "four_axes": (np.zeros((1, 16, 16, 1), np.float32), "sigma")}
 REQUESTS = [(signature, body) for family, signature, body in serving_rest.build_md_requests(
     os.path.join(ROOT, "BUILD.md")) if family == "denoise"]
+RESTORE_INPUTS = {"mask": (np.random.default_rng(7).uniform(size=(20, 17)) > 0.5).astype(np.float32),
+                  "kernel": np.outer([1, 2, 1], [1, 2, 1]).astype(np.float32) / 16, "factor": np.int32(3),
+                  "zero": np.float32(0.0)}
 CALLS = {**{name: ("denoise", {"image": name, "sigma": "sigma"}) for name in ("grey", "colour", "grey3")},
          "gmm": ("denoise_gmm", {"image": "grey", "sigma": "sigma"}),
-         "fast": ("denoise_gmm_fast", {"image": "grey", "sigma": "sigma"})}
+         "fast": ("denoise_gmm_fast", {"image": "grey", "sigma": "sigma"}),
+         "inpaint": ("inpaint", {"image": "grey", "mask": "mask", "sigma": "zero"}),
+         "deblur": ("deblur", {"image": "colour", "kernel": "kernel", "sigma": "sigma"}),
+         "upscale": ("upscale", {"image": "grey3", "factor": "factor", "sigma": "zero"})}
 
 
 def make_conv(work, background):
@@ -263,7 +270,7 @@ def export_and_reload(work, background):
         return run, export_dir, None
     (result,) = background.reload([{
         "export_dir": export_dir, "calls": CALLS, "requests": [body for _, body in REQUESTS],
-        "inputs": {**EXPORT_INPUTS, **{name: image for name, (image, _) in BAD_INPUTS.items()},
+        "inputs": {**EXPORT_INPUTS, **RESTORE_INPUTS, **{name: image for name, (image, _) in BAD_INPUTS.items()},
                    "sigma": np.float32(0.1), "negative_sigma": np.float32(-0.1)},
         "bad_calls": {name: ("denoise", {"image": name, "sigma": sigma}) for name, (_, sigma) in BAD_INPUTS.items()}}])
     return run, export_dir, result
@@ -301,18 +308,35 @@ def test_exported_denoiser_equals_the_function_without_tfvae(prior_file, conv_fi
     np.testing.assert_allclose(outputs["fast"], tfvae.denoise(inputs["grey"], SIGMA, prior=gmm,
                                                               stride=FAST_STRIDE), atol=1e-5)
     assert not np.allclose(outputs["grey"], outputs["gmm"], atol=1e-3)
+    # inpaint, deblur, upscale: tfvae.restore with the exported conv prior.
+    degradations = {"inpaint": ("grey", deg_lib.Inpaint(RESTORE_INPUTS["mask"], 0.0)),
+                    "deblur": ("colour", deg_lib.Blur(RESTORE_INPUTS["kernel"], SIGMA)),
+                    "upscale": ("grey3", deg_lib.Downsample(3, sigma=0.0))}
+    for name, (image, degradation) in degradations.items():
+        expected = tfvae.restore(inputs[image], degradation, prior=conv).numpy()
+        np.testing.assert_allclose(outputs[name], expected, atol=1e-4, err_msg=name)
+    assert outputs["upscale"].shape == (51, 54, 1)
     for name, expected in zip(BAD_INPUTS, ["1 or 3 channels", "smaller than 8x8", "sigma must be positive",
                                            "[H, W] or [H, W, C]"]):
         assert expected in result["errors"][name], (expected, result["errors"][name][:300])
     # BUILD.md's request bodies for the denoiser (TF Serving model "denoise"), one per signature.
-    assert sorted(signature for signature, _ in REQUESTS) == ["denoise", "denoise_gmm", "denoise_gmm_fast",
-                                                              "serving_default"]
-    specs = {"image": tf.TensorSpec(None, tf.float32), "sigma": tf.TensorSpec([], tf.float32)}
+    assert sorted(signature for signature, _ in REQUESTS) == ["deblur", "denoise", "denoise_gmm", "denoise_gmm_fast",
+                                                              "inpaint", "serving_default", "upscale"]
+    specs = {"image": tf.TensorSpec(None, tf.float32), "sigma": tf.TensorSpec([], tf.float32),
+             "mask": tf.TensorSpec([None, None], tf.float32), "kernel": tf.TensorSpec([None, None], tf.float32),
+             "factor": tf.TensorSpec([], tf.int32)}
     for (signature, body), response in zip(REQUESTS, result["responses"]):
         assert "error" not in response, response["error"]
-        inputs, row = serving_rest.parse(body, specs)
+        inputs, row = serving_rest.parse(body, {k: v for k, v in specs.items() if k in body["inputs"]})
         stride = FAST_STRIDE if signature == "denoise_gmm_fast" else 1
         prior = gmm if signature.startswith("denoise_gmm") else conv
-        expected = tfvae.denoise(inputs["image"], float(inputs["sigma"]), prior=prior, stride=stride).numpy()
+        sigma = float(inputs["sigma"])
+        if signature in degradations:
+            degradation = {"inpaint": lambda: deg_lib.Inpaint(inputs.get("mask"), sigma),
+                           "deblur": lambda: deg_lib.Blur(inputs.get("kernel"), sigma),
+                           "upscale": lambda: deg_lib.Downsample(int(inputs.get("factor")), sigma=sigma)}[signature]()
+            expected = tfvae.restore(inputs["image"], degradation, prior=conv).numpy()
+        else:
+            expected = tfvae.denoise(inputs["image"], sigma, prior=prior, stride=stride).numpy()
         assert not row and np.asarray(response["outputs"]).shape == expected.shape
         np.testing.assert_allclose(response["outputs"], expected, atol=1e-5, err_msg=signature)

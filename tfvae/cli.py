@@ -55,6 +55,17 @@ def define_common_flags():
     define_flag("list", "gpus", None, "--strategy=mirrored: the indices of the GPUs to use (default: every visible GPU)")
 
 
+def define_restoration_flags(prior_names, default_prior):
+    """The flags apps.denoise and apps.restore share (one definition, so both can live in one process)."""
+    define_flag("float", "sigma", None, "noise standard deviation on the 0-255 scale (apps.denoise: default 25; "
+                "apps.restore: default 0, or its demo's)")
+    define_flag("string", "clean", None, "a clean reference image: print PSNR and SSIM")
+    define_flag("integer", "noise_seed", 0, "seed of the noise added for demos (and of apps.restore's demo mask)")
+    define_flag("string", "prior_path", None, "the prior: one shipped in the package by name "
+                f"({', '.join(prior_names)}; default {default_prior}), or a file from apps.train_denoiser or "
+                "apps.train_patch_prior (.keras, .npz GMM)")
+
+
 def define_training_flags():
     """The flags apps.train_patch_prior and apps.train_denoiser share: --data, --train_steps, --run_dir."""
     define_flag("string", "data", "folder:../shared/data/denoise/train400", "folder:PATH of the training images "

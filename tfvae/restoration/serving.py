@@ -11,7 +11,11 @@ of 8-bit images) and returning {image}, the restoration of the same shape:
   one is exported with it; a grey prior sees colour through the opponent transform);
 - `denoise_gmm`: EPLL with the GMM (`--gmm`; by default the exported prior if it is one, else the shipped GMM) at
   patch stride 1;
-- `denoise_gmm_fast`: the same at patch stride FAST_STRIDE = 3 (README has the measured speed/quality trade-off).
+- `denoise_gmm_fast`: the same at patch stride FAST_STRIDE = 3 (README has the measured speed/quality trade-off);
+- `inpaint` (image, mask: float32 [H, W], non-zero where observed, sigma: may be 0), `deblur` (image, kernel: float32
+  [kh, kw] summing to 1, sigma >= 0) and `upscale` (image, factor: int32 2, 3 or 4, the bicubic downsampling of
+  tfvae.restoration.degradations, sigma >= 0): tfvae.restore with the exported prior (tfvae/restoration/restore.py);
+  upscale returns an image `factor` times larger along each side.
 
 Bad input (wrong rank, channels, a too small image, sigma <= 0 or > 1) fails inside the graph with a message naming it.
 The archive goes through the library's one writer (tfvae/serving.py: atomic, with the metadata asset).
@@ -22,11 +26,14 @@ import os
 import tensorflow as tf
 
 from tfvae import serving
+from tfvae.restoration import degradations as deg_lib
 from tfvae.restoration import denoise as denoise_lib
+from tfvae.restoration import restore as restore_lib
 from tfvae.restoration.gmm import PatchGMM
 
 FAST_STRIDE = denoise_lib.FAST_STRIDE
-SIGNATURES = ("denoise", "denoise_gmm", "denoise_gmm_fast")
+SIGNATURES = ("denoise", "denoise_gmm", "denoise_gmm_fast", "inpaint", "deblur", "upscale")
+UPSCALE_FACTORS = (2, 3, 4)
 
 
 class Denoiser(tf.Module):
@@ -49,6 +56,15 @@ class Denoiser(tf.Module):
         self.denoise_gmm = tf.function(lambda image, sigma: self._restore(image, sigma, None, 1), input_signature=spec)
         self.denoise_gmm_fast = tf.function(lambda image, sigma: self._restore(image, sigma, None, FAST_STRIDE),
                                             input_signature=spec)
+        image_spec, sigma_spec = spec
+        self.inpaint = tf.function(
+            lambda image, mask, sigma: self._degraded(image, lambda: deg_lib.Inpaint(mask, sigma)),
+            input_signature=[image_spec, tf.TensorSpec([None, None], tf.float32, name="mask"), sigma_spec])
+        self.deblur = tf.function(
+            lambda image, kernel, sigma: self._degraded(image, lambda: deg_lib.Blur(kernel, sigma)),
+            input_signature=[image_spec, tf.TensorSpec([None, None], tf.float32, name="kernel"), sigma_spec])
+        self.upscale = tf.function(self._upscale, input_signature=[
+            image_spec, tf.TensorSpec([], tf.int32, name="factor"), sigma_spec])
 
     def gmm(self):
         return PatchGMM.from_eigendecomposition(self.log_weights, self.eigenvalues, self.eigenvectors)
@@ -58,6 +74,40 @@ class Denoiser(tf.Module):
         (None: the GMM)."""
         grey_prior = prior if prior is not None else self.gmm()
         colour_prior = self.colour_model if prior is not None and self.colour_model is not None else grey_prior
+
+        def run(image3, colour):
+            if colour:
+                return denoise_lib.denoise(image3, sigma, colour_prior, "opponent", stride)
+            return denoise_lib.denoise(image3, sigma, grey_prior, stride=stride)
+
+        return {"image": self._by_channels(image, run, 1)}
+
+    def _degraded(self, image, make, factor=1):
+        """{"image": tfvae.restore of image [h, w] or [h, w, C] through make() (a degradation) with the exported
+        prior}, [factor h, factor w(, C)]."""
+        grey_prior = self.prior_model if self.prior_model is not None else self.gmm()
+        colour_prior = self.colour_model if self.colour_model is not None else grey_prior
+
+        def run(image3, colour):
+            return restore_lib.restore(image3, make(), colour_prior if colour else grey_prior)
+
+        return {"image": self._by_channels(image, run, factor)}
+
+    def _upscale(self, image, factor, sigma):
+        checks = [tf.debugging.assert_equal(tf.reduce_any(tf.equal(factor, UPSCALE_FACTORS)), True,
+                                            message=f"factor must be one of {UPSCALE_FACTORS}")]
+        with tf.control_dependencies(checks):
+            factor = tf.identity(factor)
+        branches = {f: (lambda f=f: self._degraded(image, lambda: deg_lib.Downsample(f, sigma=sigma), f)["image"])
+                    for f in UPSCALE_FACTORS}
+        return {"image": tf.switch_case(factor - UPSCALE_FACTORS[0],
+                                        [branches[f] for f in range(UPSCALE_FACTORS[0], UPSCALE_FACTORS[-1] + 1)])}
+
+    @staticmethod
+    def _by_channels(image, run, factor):
+        """run(image3 [h, w, C] with C = 3 or 1 static, colour) for image [h, w] or [h, w, C], C known only when the
+        graph runs (1 or 3; checked) -> the result reshaped like image with sides times `factor` (a Python int or
+        an int32 scalar)."""
         shape = tf.shape(image)
         rank = tf.size(shape)
         with tf.control_dependencies([tf.debugging.assert_equal(
@@ -69,16 +119,9 @@ class Denoiser(tf.Module):
                 message="image must have 1 or 3 channels")]):
             image3 = tf.identity(image3)
 
-        def colour():
-            return denoise_lib.denoise(tf.ensure_shape(image3, [None, None, 3]), sigma, colour_prior, "opponent",
-                                       stride)
-
-        def grey():
-            return denoise_lib.denoise(tf.ensure_shape(image3[..., :1], [None, None, 1]), sigma, grey_prior,
-                                       stride=stride)
-
-        restored = tf.cond(tf.equal(channels, 3), colour, grey)
-        return {"image": tf.reshape(restored, shape)}
+        restored = tf.cond(tf.equal(channels, 3), lambda: run(tf.ensure_shape(image3, [None, None, 3]), True),
+                           lambda: run(tf.ensure_shape(image3[..., :1], [None, None, 1]), False))
+        return tf.reshape(restored, tf.concat([shape[:2] * factor, shape[2:]], 0))
 
 
 def export_denoiser(prior_path, export_dir, overwrite=False, gmm_path=None):
@@ -96,7 +139,8 @@ def export_denoiser(prior_path, export_dir, overwrite=False, gmm_path=None):
         raise ValueError(f"{gmm_path} is not a GMM (.npz)")
     module = Denoiser(prior, gmm, colour_prior)
     signatures = {"serving_default": module.denoise, "denoise": module.denoise, "denoise_gmm": module.denoise_gmm,
-                  "denoise_gmm_fast": module.denoise_gmm_fast}
+                  "denoise_gmm_fast": module.denoise_gmm_fast, "inpaint": module.inpaint, "deblur": module.deblur,
+                  "upscale": module.upscale}
     config = {"prior": os.path.abspath(denoise_lib.prior_file(prior_path)), "prior_type": type(prior).__name__,
               "colour_prior": type(colour_prior).__name__ if colour_prior is not None else None,
               "fast_stride": FAST_STRIDE, "components": gmm.num_components}
