@@ -1,0 +1,112 @@
+"""Choosing tfvae.restore's schedules (and Richardson-Lucy's iteration count) on the validation split of train400.
+
+    python benchmarks/restore_validation.py [--images=10] [--output=...json]
+
+The validation split: the images of ../shared/data/denoise/train400 at sorted positions 0, 20, 40, ...
+(tfvae/restoration/conv_prior.py: VALIDATION_EVERY; never trained on by the priors' training apps), the first
+--images of them, listed in the JSON. The tasks and the observations are those of benchmarks/restore_set12.py. For
+every prior kind (the convolutional prior, an image prior; the GMM, a patch prior) and every schedule of GRID, the mean
+PSNR per task; the rule: for each degradation kind (Inpaint: inpaint50 and inpaint80; Blur: deblur; Downsample: sr2
+and sr4), the schedule with the best mean PSNR over its tasks. Seconds per 256x256 image (measured here on 180x180
+images and scaled by the pixel count) are recorded, not used: on a machine shared with other jobs they were 2 to 3
+times what Set12's run measures (benchmarks/restore_set12.py reports the time target). The results print and go to
+benchmarks/results/restore_validation.json; DEFAULT_SCHEDULES (tfvae/restoration/restore.py) and
+RICHARDSON_LUCY_ITERATIONS (restore_set12.py) are set from it by hand.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import restore_set12 as bench  # noqa: E402
+from benchmarks.common import machine  # noqa: E402
+from tfvae.data import read_image  # noqa: E402
+from tfvae.data.images import image_files  # noqa: E402
+from tfvae.restoration import conv_prior  # noqa: E402
+from tfvae.restoration import denoise as denoise_lib  # noqa: E402
+from tfvae.restoration import restore as restore_lib  # noqa: E402
+from tfvae.restoration.restore import Schedule  # noqa: E402
+
+TRAIN400 = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "denoise", "train400")
+KINDS = {"Inpaint": ("inpaint50", "inpaint80"), "Blur": ("deblur",), "Downsample": ("sr2", "sr4")}
+GRID = {  # top 49 / 255 (DPIR's) throughout; lambda 0.23 is DPIR's
+    "image": [Schedule(steps, 49 / 255, lam, bottom) for steps in (4, 8, 16) for lam in (0.23, 1.0)
+              for bottom in (restore_lib.SIGMA_FLOOR, 3 / 255)],
+    "patch": [Schedule(steps, 49 / 255, lam) for steps in (4, 8) for lam in (0.23, 1.0)],
+}
+RICHARDSON_LUCY = (10, 30, 100)
+
+
+def choose(results, kinds):
+    """results["chosen"]: for each prior kind and degradation kind the schedule of GRID with the best mean PSNR over
+    the kind's tasks, and the best Richardson-Lucy iteration count (printed too)."""
+    results["chosen"] = {}
+    for kind in kinds:
+        for degradation, tasks in KINDS.items():
+            scores = {}
+            for schedule in GRID[kind]:
+                name = f"{kind} {schedule}"
+                rows = [r for r in results["rows"] if r["method"] == name and r["task"] in tasks]
+                scores[name] = float(np.mean([r["psnr"] for r in rows]))
+            best = max(scores, key=scores.get)
+            seconds = max(r["seconds_256"] for r in results["rows"] if r["method"] == best and r["task"] in tasks)
+            results["chosen"][f"{degradation}, {kind}"] = best
+            print(f"chosen for {degradation}, {kind}: {best} ({scores[best]:.2f} dB, {seconds:.1f} s per 256x256 "
+                  "as measured here)")
+    deblur = {r["method"]: r["psnr"] for r in results["rows"] if r["task"] == "deblur" and "Richardson" in r["method"]}
+    results["chosen"]["Richardson-Lucy"] = max(deblur, key=deblur.get)
+    print(f"chosen Richardson-Lucy: {results['chosen']['Richardson-Lucy']}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=10)
+    parser.add_argument("--conv", default="conv")
+    parser.add_argument("--kinds", default="image,patch")
+    parser.add_argument("--output", default=os.path.join(bench.RESULTS, "restore_validation.json"))
+    parser.add_argument("--choose_only", action="store_true", help="apply the rule to the rows in --output again")
+    args = parser.parse_args()
+    if args.choose_only:
+        with open(args.output) as f:
+            results = json.load(f)
+        choose(results, args.kinds.split(","))
+        with open(args.output, "w") as f:
+            json.dump(results, f, indent=2)
+        return
+    files = image_files(TRAIN400)[::conv_prior.VALIDATION_EVERY][:args.images]
+    images = [(os.path.basename(f), read_image(f, channels=1)[..., 0].astype(np.float32) / 255) for f in files]
+    priors = {"image": denoise_lib.load_prior(args.conv), "patch": denoise_lib.load_prior("gmm")}
+    scale = 256 * 256 / np.mean([c.size for _, c in images])
+    results = {"machine": machine(), "validation_images": [n for n, _ in images], "rows": [], "chosen": {}}
+    for t, task in enumerate(bench.TASKS):
+        methods = {}
+        if task == "deblur":
+            for n in RICHARDSON_LUCY:
+                methods.update(bench.baselines(task, n))
+        else:
+            methods.update(bench.baselines(task))
+        for kind in args.kinds.split(","):
+            for schedule in GRID[kind]:
+                methods[f"{kind} {schedule}"] = (lambda s, p: lambda y, d: restore_lib.restore(y, d, p, s).numpy())(
+                    schedule, priors[kind])
+        bench.warm_up(methods, task, sorted({c.shape for _, c in images}))
+        rows = bench.measure(methods, task, images, 1000 * t)  # the test run's seeds, on other images
+        for name, row in rows.items():
+            entry = {"task": task, "method": name, "psnr": float(np.mean(row["psnr"])),
+                     "seconds_256": float(np.mean(row["seconds"]) * scale)}
+            results["rows"].append(entry)
+            print(f"{task:10s} {name:70s} {entry['psnr']:6.2f} dB {entry['seconds_256']:6.2f} s", flush=True)
+        with open(args.output, "w") as f:
+            json.dump(results, f, indent=2)
+    choose(results, args.kinds.split(","))
+    with open(args.output, "w") as f:
+        json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
