@@ -61,10 +61,7 @@ def main(argv):
     noisy = image.astype(np.float32)
     if demo or FLAGS.add_noise:
         clean, noisy = image, add_noise(image, FLAGS.sigma, FLAGS.noise_seed)
-    try:
-        prior = denoise_lib.load_prior(FLAGS.prior_path) if FLAGS.prior_path else None
-    except FileNotFoundError as e:
-        raise ConfigError(f"--prior_path={FLAGS.prior_path}: {e}") from None
+    prior = denoise_lib.prior_from_flag(FLAGS.prior_path)
     start = time.time()
     try:
         large = image.shape[0] * image.shape[1] > PROGRESS_PIXELS  # long enough to say how far it is

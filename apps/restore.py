@@ -145,10 +145,7 @@ def main(argv):
     if clean is not None and clean.shape[:2] != expected:
         raise DataError(f"--clean={FLAGS.clean} is {clean.shape[1]}x{clean.shape[0]}, the restored image will be "
                         f"{expected[1]}x{expected[0]}" + (f" (--factor={FLAGS.factor})" if kind == "upscale" else ""))
-    try:
-        prior = denoise_lib.load_prior(FLAGS.prior_path) if FLAGS.prior_path else None
-    except FileNotFoundError as e:
-        raise ConfigError(f"--prior_path={FLAGS.prior_path}: {e}") from None
+    prior = denoise_lib.prior_from_flag(FLAGS.prior_path)
     start = time.time()
     try:
         restored = restore_lib.restore(observed, degradation, prior=prior)

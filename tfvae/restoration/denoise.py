@@ -30,6 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfvae.config import ConfigError
 from tfvae.progress import require_eager
 from tfvae.restoration import conv_prior, deep_prior, flow_prior  # noqa: F401  (registers the .keras priors' classes)
 from tfvae.restoration import epll as epll_lib
@@ -86,6 +87,28 @@ def is_image_prior(prior):
     return not hasattr(prior, "denoise_patches")
 
 
+def check_image(image):
+    """(image as a tensor, its channels) of a uint8 or float [H, W] or [H, W, C] image with C = 1 or 3; raises
+    ValueError otherwise (the check of tfvae.denoise and tfvae.restore)."""
+    image = tf.convert_to_tensor(image)
+    if image.dtype not in (tf.uint8, tf.float16, tf.float32, tf.float64):
+        raise ValueError(f"image must be uint8 (0..255) or float ([0, 1]), got dtype {image.dtype.name}")
+    if image.shape.rank not in (2, 3):
+        raise ValueError(f"image must be [H, W] or [H, W, C], got shape {image.shape}")
+    channels = 1 if image.shape.rank == 2 else image.shape[-1]
+    if channels not in (1, 3):
+        raise ValueError(f"image must have 1 or 3 channels, got {channels} (convert RGBA or other images first)")
+    return image, channels
+
+
+def prior_from_flag(path):
+    """load_prior(path) for an app's --prior_path (None: None, tfvae's default), a missing file as a ConfigError."""
+    try:
+        return load_prior(path) if path else None
+    except FileNotFoundError as e:
+        raise ConfigError(f"--prior_path={path}: {e}") from None
+
+
 def denoise(image, sigma, prior=None, colour=None, stride=1, betas=None, progress=None):
     """Restores an image with white Gaussian noise of standard deviation sigma; returns an image like the input.
 
@@ -105,14 +128,7 @@ def denoise(image, sigma, prior=None, colour=None, stride=1, betas=None, progres
         result (call denoise eagerly).
     """
     require_eager(progress, "denoise")
-    image = tf.convert_to_tensor(image)
-    if image.dtype not in (tf.uint8, tf.float16, tf.float32, tf.float64):
-        raise ValueError(f"image must be uint8 (0..255) or float ([0, 1]), got dtype {image.dtype.name}")
-    if image.shape.rank not in (2, 3):
-        raise ValueError(f"image must be [H, W] or [H, W, C], got shape {image.shape}")
-    channels = 1 if image.shape.rank == 2 else image.shape[-1]
-    if channels not in (1, 3):
-        raise ValueError(f"image must have 1 or 3 channels, got {channels} (convert RGBA or other images first)")
+    image, channels = check_image(image)
     if colour is not None and colour not in COLOUR_MODES:
         raise ValueError(f"colour must be one of {COLOUR_MODES} or None, got {colour!r}")
     colour = colour or "opponent"

@@ -115,14 +115,7 @@ def restore(image, degradation, prior=None, schedule=None, colour=None, stride=1
     Everything is TensorFlow ops: it runs eagerly, in tf.data and in a SavedModel (one graph per setting for every
     image size).
     """
-    image = tf.convert_to_tensor(image)
-    if image.dtype not in (tf.uint8, tf.float16, tf.float32, tf.float64):
-        raise ValueError(f"image must be uint8 (0..255) or float ([0, 1]), got dtype {image.dtype.name}")
-    if image.shape.rank not in (2, 3):
-        raise ValueError(f"image must be [H, W] or [H, W, C], got shape {image.shape}")
-    channels = 1 if image.shape.rank == 2 else image.shape[-1]
-    if channels not in (1, 3):
-        raise ValueError(f"image must have 1 or 3 channels, got {channels}")
+    image, channels = denoise_lib.check_image(image)
     if not isinstance(degradation, deg_lib.Degradation):
         raise ValueError(f"degradation must be a tfvae.restoration.degradations object, got {degradation!r}")
     scale = 255.0 if image.dtype == tf.uint8 else 1.0
