@@ -209,6 +209,16 @@ def test_restore_beats_its_start_with_the_shipped_priors(prior_name, task):
     assert psnr(restored, clean) > psnr(start, clean) + 0.5, (psnr(restored, clean), psnr(start, clean))
 
 
+def test_restore_takes_the_learned_patch_prior_too():
+    import tfvae
+    from tfvae.restoration import denoise as denoise_lib
+    clean = demo_crop()[:48, :48]
+    degradation = deg.Blur(deg.gaussian_kernel(9, 1.6), 2 / 255)
+    y = degradation.degrade(clean[..., None], 0).numpy()[..., 0]
+    restored = tfvae.restore(y, degradation, denoise_lib.load_prior("learned"), restore_lib.Schedule(4)).numpy()
+    assert psnr(restored, clean) > psnr(y, clean) + 0.5, (psnr(restored, clean), psnr(y, clean))
+
+
 def test_restore_takes_8bit_and_colour_and_runs_inside_tf_data():
     import tfvae
     from tfvae.restoration import conv_prior
