@@ -167,10 +167,6 @@ class Degradation:
     def initial(self, y):
         return y
 
-    def restored_shape(self, observed_shape):
-        """The restored image's [H, W] from the observation's (static ints or tensors)."""
-        return [self.factor * observed_shape[0], self.factor * observed_shape[1]]
-
     def check(self, y):
         """y [H, W, C] checked against the degradation (raises ValueError on static mismatches; run-time checks
         otherwise); returns y."""
