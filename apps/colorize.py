@@ -4,8 +4,8 @@ The latent-segmentation colorizer (tfvae/models/colorizer.py) shipped in the pac
 of `apps.train --model=colorize`, or a .keras file). --segmentation_output writes the latent segmentation (the mode
 of P(z|x)) as a picture; --samples=N writes N colourings drawn from P(z|x) next to --output (NAME_1.png, ...).
 A colour input is converted to grey first (its colour is what the model predicts); an alpha channel is dropped.
-With no --input it demonstrates itself on built-in held-out images: rows of grey input, colourization, segmentation
-and original, with the PSNR of each. `--save_model=PATH.keras` writes the --colorizer model as the one file the
+With no --input it demonstrates itself on built-in held-out images: one row per image, whose columns are the grey
+input, the colourization, the segmentation and the original, and prints the PSNR of each. `--save_model=PATH.keras` writes the --colorizer model as the one file the
 package ships (BUILD.md).
 """
 

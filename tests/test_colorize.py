@@ -19,7 +19,7 @@ from tfvae.colorization import colour, inference, metrics
 from tfvae.colorization import data as colour_data
 from tfvae.families import make_config
 from tfvae.data import read_image, write_image
-from tfvae.models.colorizer import Colorizer, gumbel_softmax, paint, pooled_chroma
+from tfvae.models.colorizer import Colorizer, cell_means, gumbel_softmax, paint, pooled_chroma, upsample
 
 tfd = tfp.distributions
 K = 5
@@ -50,16 +50,70 @@ def test_rgb_lab_round_trip_is_within_one_level_for_every_8bit_colour_sampled():
 
 # --- the model ------------------------------------------------------------------------------------------------------
 
-def test_rate_is_the_closed_form_categorical_kl():
+def test_rate_is_the_closed_form_categorical_kl_of_the_cells():
+    """KL per cell of the cell-mean logits (8 x 8 cells; the last column of a 20-pixel side holds 4), summed over
+    the cells and divided by the pixels."""
     model = tiny_model()
     image = tf.constant(blobs((16, 20), 1)[None], tf.float32) / 255
     lightness, ab = model.lab(image)
-    p_logits, _ = model.scene_outputs(lightness)
-    q_logits = model.posterior_logits(lightness, ab, p_logits)
-    q, log_q, log_p = (tf.nn.softmax(q_logits).numpy(), tf.nn.log_softmax(q_logits).numpy(),
-                       tf.nn.log_softmax(p_logits).numpy())
-    expected = np.mean(np.sum(q * (log_q - log_p), -1))
-    np.testing.assert_allclose(model.terms(image)["rate"].numpy(), [expected], rtol=1e-4)
+    p_full, _ = model.scene_outputs(lightness)
+    q_full = model.posterior_logits(lightness, ab, p_full).numpy()[0]
+    p_full = p_full.numpy()[0]
+    total = 0.0
+    for top in (0, 8):
+        for left in (0, 8, 16):
+            q = q_full[top: top + 8, left: left + 8].mean((0, 1))
+            p = p_full[top: top + 8, left: left + 8].mean((0, 1))
+            log_q, log_p = q - np.log(np.exp(q).sum()), p - np.log(np.exp(p).sum())
+            total += np.sum(np.exp(log_q) * (log_q - log_p))
+    np.testing.assert_allclose(model.terms(image)["rate"].numpy(), [total / (16 * 20)], rtol=1e-4)
+
+
+def test_cell_means_and_the_guided_upsampling_on_small_cases():
+    x = tf.reshape(tf.range(2 * 5 * 7, dtype=tf.float32), [1, 5, 7, 2])
+    means = cell_means(x, 4).numpy()[0]  # cells of 4 x 4, the last row and column partial
+    np.testing.assert_allclose(means[1, 1], x.numpy()[0, 4:, 4:].mean((0, 1)))
+    np.testing.assert_allclose(means[0, 0], x.numpy()[0, :4, :4].mean((0, 1)))
+    cells = tf.one_hot([[[0, 1], [2, 3]]], 4)  # [1, 2, 2, 4]
+    flat = tf.fill([1, 8, 8, 1], 50.0)
+    w = upsample(cells, flat, 4, 10.0).numpy()[0]
+    np.testing.assert_allclose(w.sum(-1), 1, rtol=1e-6)
+    np.testing.assert_allclose(w[:2, :2], np.broadcast_to(np.eye(4)[0], (2, 2, 4)), atol=1e-6)  # before the centres
+    # on a flat image the guide is silent: pixel (2, 3) lies 1/8 and 3/8 of the way to the next centres (1.5 -> 5.5)
+    np.testing.assert_allclose(w[2, 3], [7 / 8 * 5 / 8, 7 / 8 * 3 / 8, 1 / 8 * 5 / 8, 1 / 8 * 3 / 8], rtol=1e-5)
+    np.testing.assert_allclose(upsample(cells, flat, 4, 0.0).numpy()[0], w, atol=1e-6)
+    edge = tf.concat([tf.fill([1, 8, 4, 1], 20.0), tf.fill([1, 8, 4, 1], 80.0)], 2)  # an edge between the cells
+    w = upsample(cells, edge, 4, 10.0).numpy()[0]
+    assert w[0, 3, 0] > 0.999 and w[0, 4, 1] > 0.999  # each side keeps the label of its own cells
+
+
+def test_two_regions_of_two_colours_are_recovered_exactly_given_the_right_segmentation():
+    """An image of two flat regions (a square aligned to the 8-pixel cells inside a frame), colours A and B; a
+    model whose P(z|x) is the true segmentation and whose label-k hypotheses are colour k: colorize, the samples
+    and the segment map give back the image and its regions (to the 8-bit rounding of Lab), edges included. The
+    guide is what makes the edges exact: bilinear upsampling mixes the colours across them."""
+    inside = np.zeros((32, 32), bool)
+    inside[8:24, 8:24] = True
+    colours = np.array([[40, 120, 200], [230, 160, 40]], np.uint8)  # blue frame, orange square
+    image = colours[inside.astype(int)]
+    ab = colour.rgb_to_lab(colour.to_float_rgb(colours)).numpy()[:, 1:]
+
+    def scene_outputs(lightness):
+        logits = 20.0 * tf.one_hot(inside.astype(np.int32), K)[None]
+        hypotheses = np.zeros((1, 32, 32, K, 2), np.float32)
+        hypotheses[..., 0, :], hypotheses[..., 1, :] = ab[0], ab[1]
+        return logits, tf.constant(hypotheses)
+
+    model = tiny_model()
+    model.scene_outputs = scene_outputs
+    assert model.config.guide_scale == 5.0  # the default; the two regions' L differ by 21
+    assert np.abs(inference.colorize(image, model).numpy().astype(int) - image).max() <= 1
+    drawn, labels = inference.sample_colorings(image, 2, 0, model)
+    assert np.abs(drawn.numpy().astype(int) - image).max() <= 1
+    np.testing.assert_array_equal(labels.numpy(), np.broadcast_to(inside, (2, 32, 32)))
+    np.testing.assert_array_equal(inference.segment(image, model), inside)
+    model.config.guide_scale = 0.0
+    assert np.abs(inference.colorize(image, model).numpy().astype(int) - image).max() > 50
 
 
 def test_gumbel_softmax_samples_the_relaxed_categorical():
@@ -74,28 +128,27 @@ def test_gumbel_softmax_samples_the_relaxed_categorical():
 
 def test_colour_reaches_a_pixel_only_through_its_segment():
     """Changing z changes the output; with z fixed, x changes only the segment chromas: the output stays constant
-    on every segment (zero gradient of the difference of two pixels of one segment) and, with one segment, is the
-    same at every pixel."""
+    on every segment (zero gradient of the difference of two pixels whose cells share one label) and, with one
+    segment, is the same at every pixel. z: 2 x 2 cells of 8 pixels, label 0 on the left, 1 on the right."""
     model = tiny_model()
     x = tf.Variable(tf.constant(blobs((16, 16), 2)[None], tf.float32) / 255)
-    labels = np.zeros((1, 16, 16), np.int32)
-    labels[:, :, 8:] = 1
-    z = tf.one_hot(labels, K)
+    z = tf.one_hot([[[0, 1], [0, 1]]], K)
 
     def output(z):
         lightness = colour.lightness(x)
         _, hypotheses = model.scene_outputs(lightness)
-        return paint(z, pooled_chroma(z, hypotheses))  # ab [1, H, W, 2]
+        weights = model.pixel_weights(z, lightness)
+        return paint(weights, pooled_chroma(weights, hypotheses))  # ab [1, H, W, 2]
 
     with tf.GradientTape() as tape:
-        ab = output(z)
-        same_segment = tf.reduce_sum(ab[0, 0, 0] - ab[0, 15, 7]) + tf.reduce_sum(ab[0, 3, 9] - ab[0, 12, 15])
+        ab = output(z)  # columns 0-3 lie before the left cells' centres, 12-15 after the right ones'
+        same_segment = tf.reduce_sum(ab[0, 0, 0] - ab[0, 15, 3]) + tf.reduce_sum(ab[0, 3, 12] - ab[0, 12, 15])
     np.testing.assert_allclose(tape.gradient(same_segment, x).numpy(), 0, atol=1e-6)
     with tf.GradientTape() as tape:
         across = tf.reduce_sum(output(z)[0, 0, 0] - output(z)[0, 0, 15])
     assert np.abs(tape.gradient(across, x).numpy()).max() > 1e-4  # x does reach the segment chromas
-    np.testing.assert_allclose(ab.numpy()[0, :, :8], np.broadcast_to(ab.numpy()[0, :1, :1], (16, 8, 2)), atol=1e-4)
-    one_segment = output(tf.one_hot(np.zeros((1, 16, 16), np.int32), K)).numpy()
+    np.testing.assert_allclose(ab.numpy()[0, :, :4], np.broadcast_to(ab.numpy()[0, :1, :1], (16, 4, 2)), atol=1e-4)
+    one_segment = output(tf.one_hot(np.zeros((1, 2, 2), np.int32), K)).numpy()
     np.testing.assert_allclose(one_segment, np.broadcast_to(one_segment[:, :1, :1], one_segment.shape), atol=1e-4)
     assert np.abs(output(z).numpy() - one_segment).max() > 1e-3  # changing z changes the output
 
@@ -141,6 +194,14 @@ def test_colourfulness_boundaries_and_perplexity():
     assert metrics.boundary_recall(np.zeros((6, 6), int), ab) == 0.0
     assert metrics.boundary_density(labels) == pytest.approx(6 / 36)
     assert metrics.usage_perplexity(np.arange(12) % 4, 4) == pytest.approx(4)
+    assert metrics.explained_chroma(labels, ab) == pytest.approx(1.0)  # each segment is one colour
+    assert metrics.explained_chroma(np.zeros((6, 6), int), ab) == pytest.approx(0.0)
+    striped = np.tile(np.arange(6) % 2, (6, 1))  # columns 0,2,4 (chroma 0,0,60) and 1,3,5 (0,60,60) per row:
+    assert metrics.explained_chroma(striped, ab) == pytest.approx(1 - 4800 / 5400)  # within 2 x 2400, total 5400
+    ab[:, 5, 0] = 90.0  # one column more saturated: a third label for it explains its part of the variance
+    labels[:, 5] = 2
+    total = np.sum((ab[..., 0] - ab[..., 0].mean()) ** 2)
+    assert metrics.explained_chroma(labels, ab) == pytest.approx(1.0) and total > 0
 
 
 # --- data, training and export ----------------------------------------------------------------------------------------
@@ -259,8 +320,8 @@ def test_colorize_app_demo_with_the_shipped_model(tmp_path, capsys):
     assert out.count("PSNR") == 3
     assert read_image(str(tmp_path / "demo.png")).shape == (3 * 256, 4 * 256, 3)
     inference.load_colorizer.cache_clear()  # first use inside a tf.data graph: the model still loads eagerly
-    grey = tf.data.Dataset.from_tensors(np.full((20, 17), 90, np.uint8)).map(tfvae.colorize)
-    assert next(iter(grey)).shape == (20, 17, 3)
+    grey = tf.data.Dataset.from_tensors(np.full((40, 33), 90, np.uint8)).map(tfvae.colorize)
+    assert next(iter(grey)).shape == (40, 33, 3)
 
 
 @pytest.mark.parametrize("setup,flag_values,message", [

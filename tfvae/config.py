@@ -30,7 +30,7 @@ PIXELS_FOR_LIKELIHOOD = {
     "logistic": ("8bit",),
 }
 DEFAULT_HIDDEN = {"mlp": (512,), "conv": (32, 64)}
-COLORIZE_HIDDEN = (32, 48, 64)  # colorize: U-Net channels per resolution (tfvae/nets/unet.py)
+COLORIZE_HIDDEN = (32, 48, 64, 96)  # colorize: U-Net channels per resolution (tfvae/nets/unet.py)
 DEFAULT_PIXELS = {"bernoulli": "dynamic_binary", "gaussian": "dequantized", "logistic": "8bit"}
 HVAE_HIDDEN = {"mlp": (256,), "conv": (32,)}  # hvae: one width for every level
 # One --levels flag for the two families that have levels (cli.py defines a flag once, from the first section).
@@ -300,6 +300,10 @@ class ColorizeConfig(ModelConfig):
     input_shape: tuple = field((64, 64, 3), "[H, W, 3] of one training crop", flag=False)
     hidden_units: tuple = field(COLORIZE_HIDDEN, "colorize: U-Net channels per resolution")
     num_segments: int = field(16, "colorize: labels K of the latent segmentation")
+    latent_stride: int = field(8, "colorize: side in pixels of one cell of the latent grid (z is a label per cell; "
+                               "1: a label per pixel)")
+    guide_scale: float = field(5.0, "colorize: Lab units of lightness by which a pixel's label follows the cells "
+                               "of similar lightness when z is upsampled (0: bilinear)")
     temperature: float = field(0.5, "colorize: final temperature of the relaxed samples of Q(z|x, y) in training")
     temperature_steps: int = field(2000, "colorize: steps over which the temperature falls from 1 to --temperature")
     beta: float = field(1.0, "weight of the rate (KL) term")
@@ -320,6 +324,8 @@ class ColorizeConfig(ModelConfig):
         _require(self.num_segments >= 2, "num_segments", f"a segmentation needs at least 2 labels, got "
                  f"{self.num_segments}")
         _require(0 < self.temperature <= 1, "temperature", f"must lie in (0, 1], got {self.temperature}")
+        _require(self.latent_stride >= 1, "latent_stride", f"must be >= 1, got {self.latent_stride}")
+        _require(self.guide_scale >= 0, "guide_scale", f"must be >= 0, got {self.guide_scale}")
         _require(self.temperature_steps >= 0, "temperature_steps", f"must be >= 0, got {self.temperature_steps}")
         _require(len(self.hidden_units) >= 2, "hidden_units", "--model=colorize: the U-Net needs at least two "
                  "channel counts (full resolution and one halving)")

@@ -7,10 +7,12 @@ regression to the mean is what makes such a network's colours dull (Zhang et al.
 the colourfulness of the benchmark measure.
 """
 
+import os
+
 import keras
 import tensorflow as tf
 
-from tfvae import precision, training
+from tfvae import precision, runs, training
 from tfvae.colorization import colour
 from tfvae.colorization import data as colour_data
 from tfvae.config import ColorizeConfig
@@ -58,10 +60,23 @@ class Regressor(ConfiguredModel):
 
 
 def train_regressor(model_config, data, steps, batch_size, learning_rate, verbose=0, model_dir=None):
-    """A Regressor with model_config's backbone and seed, trained for `steps` on the random crops of `data`
-    (checkpointed in model_dir, if given, and resumed from there)."""
-    return training.fit(lambda: Regressor(model_config),
-                        lambda start: (colour_data.train_dataset(data, batch_size, model_config.seed, start), None),
-                        epochs=1, steps_per_epoch=steps, run_dir=model_dir, seed=model_config.seed,
+    """A Regressor with model_config's backbone, precision and seed, trained for `steps` on the random crops of
+    `data`, checkpointed in model_dir (if given; every checkpoint is kept) at the end of every epoch of the
+    colorizer's length (the crops of an epoch / batch_size) and resumed from there: a regressor trained in the
+    background is picked up, not retrained, and one trained past `steps` is read at its checkpoint of `steps`."""
+    per_epoch = colour_data.steps_per_epoch(data.examples_per_epoch, batch_size)
+    epochs, rest = divmod(steps, per_epoch)
+    if rest:  # not a whole number of epochs: one epoch of all the steps
+        epochs, per_epoch = 1, steps
+    make = lambda: Regressor(model_config)  # noqa: E731
+    if model_dir is not None and (runs.checkpoint_step(model_dir) or 0) > steps:
+        model = make()
+        model.build()
+        path = os.path.join(model_dir, runs.CHECKPOINT_DIR, f"ckpt-{steps}")
+        training.make_checkpoint(model).read(path).expect_partial().assert_existing_objects_matched()
+        return model
+    return training.fit(make, lambda start: (colour_data.train_dataset(data, batch_size, model_config.seed, start),
+                                             None),
+                        epochs=epochs, steps_per_epoch=per_epoch, run_dir=model_dir, seed=model_config.seed,
                         learning_rate=learning_rate, jit_compile=True, per_execution=1,
-                        precision=model_config.precision, verbose=verbose)
+                        precision=model_config.precision, verbose=verbose, max_to_keep=None)

@@ -3,7 +3,8 @@
 `method_metrics(colorize, images)` scores any function grey -> RGB (tfvae/colorization/metrics.py), with
 `best_of` drawn colourings for the diversity metric where the method can sample. `segmentation_metrics(model,
 images)` measures collapse: KL per pixel, usage perplexity of the segmentation (the mode of P(z|x)) per image and
-pooled, boundary recall against true chroma edges, the bound per pixel, and the shuffle cost
+pooled, boundary recall against true chroma edges and boundary density, the share of chroma variance the segment
+means explain, the bound per pixel, and the shuffle cost
 log P(y|z, x) - log P(y|z', x) with z' the same labels at permuted positions (nats per pixel).
 """
 
@@ -52,7 +53,8 @@ def segmentation_metrics(model, images, seed=0):
                      "shuffle_cost_per_pixel": float(true_z[0] - shuffled_z[0]),
                      "usage_perplexity": m.usage_perplexity(labels, k),
                      "boundary_recall": m.boundary_recall(labels, to_lab(image)[..., 1:]),
-                     "boundary_density": m.boundary_density(labels)})
+                     "boundary_density": m.boundary_density(labels),
+                     "explained_chroma": m.explained_chroma(labels, to_lab(image)[..., 1:])})
     result = {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}
     result["usage_perplexity_pooled"] = m.usage_perplexity(np.concatenate(all_labels), k)
     return result

@@ -1,7 +1,7 @@
 """Colourizing images of any size: `tfvae.colorize(image)`, `segment`, `sample_colorings`, and the trained model.
 
 Every function takes one image [H, W] or [H, W, C], or a batch of same-size images [B, H, W, C], with C = 1 (grey)
-or 3 (RGB, whose colour is dropped), uint8 (0..255) or float ([0, 1]); sides of at least the model's `min_side` (16 for the shipped one). They are
+or 3 (RGB, whose colour is dropped), uint8 (0..255) or float ([0, 1]); sides of at least the model's `min_side` (32 for the shipped one). They are
 TensorFlow ops throughout, so they run eagerly, inside `tf.data.Dataset.map` and in the exported SavedModel; where
 the rank or size is known only when the graph runs, bad input fails then with the same messages.
 

@@ -11,6 +11,9 @@
 - `boundary_recall`: the share of true chroma edge pixels (ab gradient magnitude above EDGE_THRESHOLD) that lie within
   `tolerance` pixels of a segment boundary; `boundary_density` is the share of pixels on a boundary, to read it against.
 - `usage_perplexity`: exp(entropy) of the label frequencies: the effective number of segments used.
+- `explained_chroma`: the share of the true chroma's variance that the segment means explain,
+  1 - sum_p ||y_p - mean_{s(p)} y||^2 / sum_p ||y_p - mean y||^2 (1: every segment is one colour; 0: the segments
+  say nothing about colour).
 """
 
 import numpy as np
@@ -100,3 +103,14 @@ def usage_perplexity(labels, num_labels):
     usage = np.bincount(np.ravel(labels), minlength=num_labels) / np.size(labels)
     usage = usage[usage > 0]
     return float(np.exp(-np.sum(usage * np.log(usage))))
+
+
+def explained_chroma(labels, reference_ab):
+    """1 - within-segment / total sum of squares of the true ab [H, W, 2] under labels int [H, W] (nan if flat)."""
+    ab = np.reshape(reference_ab, (-1, 2)).astype(np.float64)
+    _, inverse = np.unique(np.ravel(labels), return_inverse=True)
+    sums = np.zeros((inverse.max() + 1, 2))
+    np.add.at(sums, inverse, ab)
+    means = sums / np.bincount(inverse)[:, None]
+    total = np.sum((ab - ab.mean(0)) ** 2)
+    return float("nan") if total == 0 else float(1.0 - np.sum((ab - means[inverse]) ** 2) / total)

@@ -1,13 +1,13 @@
 """The colorize family (tfvae/models/colorizer.py): colorization with a latent segmentation,
 P(y|x) = sum_z P(z|x) P(y|z, x), trained on random crops of whole colour images (tfvae/colorization/data.py).
 
-    python -m apps.train --model=colorize --dataset=folder:PATH --image_size=64    colorizations.png
+    python -m apps.train --model=colorize --dataset=folder:PATH[,PATH2] --precision=mixed_bfloat16    colorizations.png
     python -m apps.evaluate                    colour metrics and the segmentation's use on the held-out images
     python -m apps.colorize --colorizer=MODEL_DIR
 
 SavedModel endpoints (the graph does all pre- and post-processing). `image` is one image [H, W] or [H, W, C], or a
 batch of same-size images [B, H, W, C], C = 1 (grey) or 3 (RGB, whose colour is dropped), sides of at least the
-model's minimum (16 for the shipped model):
+model's minimum (32 for the shipped model):
 - `colorize` (also `serving_default`): image (uint8) -> {image}: uint8 RGB [..., H, W, 3].
 - `colorize_float`: image (float32 in [0, 1]) -> {image}: float32 RGB in [0, 1].
 - `segment`: image (uint8) -> {segments}: int32 [..., H, W], the mode of P(z|x) per pixel.
@@ -29,7 +29,7 @@ from tfvae.colorization import pictures as colour_pictures
 from tfvae.families.base import Family
 from tfvae.models.colorizer import Colorizer
 
-DEFAULT_CROP = 64  # the default --image_size of the training crops
+DEFAULT_CROP = 128  # the default --image_size of the training crops
 
 
 class ColorizeFamily(Family):
@@ -58,10 +58,10 @@ class ColorizeFamily(Family):
 
     def datasets(self, data, config, train_config, start_step, validate=True):
         train = colour_data.train_dataset(data, train_config.batch_size, config.seed, start_step)
-        return train, (colour_data.eval_dataset(data, train_config.batch_size) if validate else None)
+        return train, (colour_data.eval_dataset(data, train_config.batch_size) if validate else None)  # validation
 
     def write_pictures(self, model, data, model_dir):
-        colour_pictures.write_examples(model, data.x_test, os.path.join(model_dir, "colorizations.png"))
+        colour_pictures.write_examples(model, data.x_test[:8], os.path.join(model_dir, "colorizations.png"))
         return ["colorizations.png"]
 
     def evaluate(self, model, data, options, best_of=8):
