@@ -237,12 +237,14 @@ def test_epll_in_graph_mode_with_a_tensor_sigma():
     np.testing.assert_allclose(graph(noisy, tf.constant(0.1)), epll(noisy, 0.1, gmm, patch_size=3), atol=1e-6)
 
 
-@pytest.mark.parametrize("stride,betas", [(1, BETAS), (3, BETAS), (1, (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0))])
+# A longer schedule (seven steps, 1..64) was a third case: the x-step's weight is the same code for every beta, and
+# the default schedule at stride 1 already fails for the issue (5.2 against 1.3), so it added 10 s and no path.
+@pytest.mark.parametrize("stride,betas", [(1, BETAS), (3, BETAS)])
 def test_epll_denoises_a_flat_images_border_as_much_as_its_interior(stride, betas):
     """Issue 16: a flat grey 60x70 image with sigma 25 noise, 16 draws, EPLL with the shipped GMM. The residual noise of
     the outer 4 pixels is within 1.3x of the interior's (measured with the constant x-step weight: 1.15 at stride 1,
     1.23 at stride 3, 1.12 with seven steps; 4 draws scatter by about 0.1). With the cover count as the x-step's
-    weight, border pixels covered by fewer patches kept far more noise: 5.2, 2.9 and 6.1."""
+    weight, border pixels covered by fewer patches kept far more noise: 5.2, 2.9 and 6.1 (seven steps)."""
     gmm = PatchGMM.load(SHIPPED_GMM)
     rng = np.random.default_rng(0)
     shape, band, sigma = (60, 70), 4, 25 / 255
