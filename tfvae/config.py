@@ -302,6 +302,9 @@ class ColorizeConfig(ModelConfig):
     num_segments: int = field(16, "colorize: labels K of the latent segmentation")
     latent_stride: int = field(8, "colorize: side in pixels of one cell of the latent grid (z is a label per cell; "
                                "1: a label per pixel)")
+    annealing: float = field(1.0, "colorize: temperature T of the annealed mean: colorize and segment use the cell "
+                             "probabilities softmax(logits / T) of P(z|x) (1: the expected colour; below 1 sharper "
+                             "and more colourful, Zhang et al. 2016)")
     guide_scale: float = field(5.0, "colorize: Lab units of lightness by which a pixel's label follows the cells "
                                "of similar lightness when z is upsampled (0: bilinear)")
     temperature: float = field(0.5, "colorize: final temperature of the relaxed samples of Q(z|x, y) in training")
@@ -326,6 +329,7 @@ class ColorizeConfig(ModelConfig):
         _require(0 < self.temperature <= 1, "temperature", f"must lie in (0, 1], got {self.temperature}")
         _require(self.latent_stride >= 1, "latent_stride", f"must be >= 1, got {self.latent_stride}")
         _require(self.guide_scale >= 0, "guide_scale", f"must be >= 0, got {self.guide_scale}")
+        _require(self.annealing > 0, "annealing", f"must be positive, got {self.annealing}")
         _require(self.temperature_steps >= 0, "temperature_steps", f"must be >= 0, got {self.temperature_steps}")
         _require(len(self.hidden_units) >= 2, "hidden_units", "--model=colorize: the U-Net needs at least two "
                  "channel counts (full resolution and one halving)")

@@ -29,7 +29,8 @@ over `temperature_steps`), which gives w(z~, x), the pooled chromas and the per-
 (test_step, apps.evaluate) draws a hard z ~ Q, an unbiased single-sample estimate of the discrete model's bound.
 
 Inference: `colorize` uses the probabilities of P(z|x) as soft cell labels and returns sum_k w_pk c_k (the expected
-colour under a mean-field pooling); `sample_colorings` draws hard z from P(z|x); `segment` is the per-pixel mode of
+colour under a mean-field pooling; with `annealing` T < 1 the probabilities softmax(logits / T), the annealed mean
+of Zhang et al. 2016, sharper and more colourful); `sample_colorings` draws hard z from P(z|x); `segment` is the per-pixel mode of
 w under P's probabilities.
 """
 
@@ -284,10 +285,14 @@ class Colorizer(ConfiguredModel):
 
     # --- inference -----------------------------------------------------------------------------------------------
     def segment_probabilities(self, image):
-        """w [B, H, W, K] of P(z|x)'s cell probabilities, for any image [B, H, W, C] (C = 1 or 3, uint8 or float;
-        colour is ignored): how much each label holds each pixel."""
+        """w [B, H, W, K] of P(z|x)'s (annealed) cell probabilities, for any image [B, H, W, C] (C = 1 or 3, uint8 or
+        float; colour is ignored): how much each label holds each pixel."""
         lightness, _ = self.lab(image)
-        return self.pixel_weights(tf.nn.softmax(self.cells(self.scene_outputs(lightness)[0])), lightness)
+        return self.pixel_weights(self.annealed(self.scene_outputs(lightness)[0]), lightness)
+
+    def annealed(self, logits):
+        """Cell probabilities [B, h, w, K] of the annealed mean: softmax(cells(logits) / annealing)."""
+        return tf.nn.softmax(self.cells(logits) / self.config.annealing)
 
     def paint_with(self, lightness, weights, hypotheses):
         """RGB [B, H, W, 3] in [0, 1] from L [B, H, W, 1] and pixel label weights [B, H, W, K]."""
@@ -295,11 +300,10 @@ class Colorizer(ConfiguredModel):
         return colour.lab_to_rgb(tf.concat([lightness, ab], -1))
 
     def colorize(self, image):
-        """RGB [B, H, W, 3] in [0, 1]: sum_k w_pk c_k with w from P(z|x)'s cell probabilities."""
+        """RGB [B, H, W, 3] in [0, 1]: sum_k w_pk c_k with w from P(z|x)'s (annealed) cell probabilities."""
         lightness, _ = self.lab(image)
         logits, hypotheses = self.scene_outputs(lightness)
-        return self.paint_with(lightness, self.pixel_weights(tf.nn.softmax(self.cells(logits)), lightness),
-                               hypotheses)
+        return self.paint_with(lightness, self.pixel_weights(self.annealed(logits), lightness), hypotheses)
 
     def sample_colorings(self, image, count, seed):
         """count colourings of one image [1, H, W, C] from hard z ~ P(z|x): (RGB [count, H, W, 3], labels
