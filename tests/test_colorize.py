@@ -18,7 +18,7 @@ from tfvae.families import colorize as colorize_family
 from tfvae.colorization import colour, inference, metrics
 from tfvae.colorization import data as colour_data
 from tfvae.families import make_config
-from tfvae.data import read_image, write_image
+from tfvae.data import DataError, read_image, write_image
 from tfvae.models.colorizer import Colorizer, cell_means, gumbel_softmax, paint, pooled_chroma, upsample
 
 tfd = tfp.distributions
@@ -233,6 +233,37 @@ def test_folder_split_and_crops_are_a_function_of_seed_and_step(colour_folder):
     b = list(colour_data.train_dataset(data, 4, seed=1).take(4).as_numpy_iterator())[3]
     np.testing.assert_array_equal(a, b)
     assert a.shape == (4, 16, 16, 3)
+
+
+def test_crops_of_an_image_as_small_as_the_crop_are_the_image_or_its_mirror(tmp_path):
+    """A side of exactly `crop` leaves no room to zoom out or move: every crop is the image, flipped or not, pixel for
+    pixel (crop_and_resize at scale 1 samples the pixels themselves); larger images give crops of one image."""
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        write_image(str(tmp_path / f"{i}.png"), rng.integers(0, 256, (16, 16, 3)).astype(np.uint8))
+    data = colour_data.load(f"folder:{tmp_path}", 16)
+    assert not data.x_val  # fewer than 20 training images: no validation images
+    flips = set()
+    for crop in next(iter(colour_data.train_dataset(data, 9, seed=2))).numpy():
+        pixels = np.round(crop * 255).astype(np.uint8)
+        matches = [k for k, x in enumerate(data.x_train) if (pixels == x).all() or (pixels == x[:, ::-1]).all()]
+        assert len(matches) == 1
+        flips.add(bool((pixels == data.x_train[matches[0]][:, ::-1]).all()))
+    assert flips == {False, True}
+
+
+def test_folders_are_split_each_and_every_20th_training_image_is_for_validation(tmp_path):
+    for folder, count in (("a", 30), ("b", 14)):
+        os.makedirs(tmp_path / folder)
+        for i in range(count):
+            write_image(str(tmp_path / folder / f"{i:02d}.png"), np.full((16, 16, 3), i, np.uint8))
+    data = colour_data.load(f"folder:{tmp_path / 'a'},{tmp_path / 'b'}", 16)
+    names = lambda files: [os.path.relpath(f, tmp_path) for f in files]  # noqa: E731
+    assert names(data.test_files) == ["a/09.png", "a/19.png", "a/29.png", "b/09.png"]
+    assert names(data.val_files) == ["a/21.png", "b/13.png"]  # training images 19 and 39 of the 27 + 13
+    assert len(data.x_train) == 38 and data.name == "a+b"
+    with pytest.raises(DataError, match="no such directory: .*missing"):
+        colour_data.load(f"folder:{tmp_path / 'a'},{tmp_path / 'missing'}", 16)
 
 
 def test_train_app_writes_pictures_checkpoint_and_export(trained):
