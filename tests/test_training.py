@@ -39,6 +39,11 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_npz):
     restored = families.restore(str(tmp_path / "b"))
     for a, b in zip(resumed.weights, restored.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # A run resumed with another --learning_rate trains at that rate (the checkpoint holds the old one).
+    slower = dataclasses.replace(three, epochs=4, learning_rate=3e-4)
+    resumed = families.train(model_config, slower, data, str(tmp_path / "b"), verbose=0, validate=False)
+    assert training.step_of(resumed.optimizer) == 16
+    assert float(resumed.optimizer.learning_rate) == pytest.approx(3e-4)
 
 
 def kill_and_resume(work, background):
