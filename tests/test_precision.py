@@ -97,7 +97,8 @@ class Runs:
             x_test, y_test = grey_images(np.random.default_rng(1), 16)
             np.savez(self.npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
             folder.mkdir()
-            for i in range(27):  # every 10th file is a test image: 25 training images x 8 crops / 4 = 50 steps
+            for i in range(28):  # every 10th file a test image, every 20th other one a validation image:
+                # 25 training images x 8 crops / 4 = 50 steps
                 write_image(str(folder / f"{i:02d}.png"), blobs((12 + i % 3, 12), i))
         self.images = load(f"npz:{self.npz}")
         self.colour = colour_data.load(f"folder:{folder}", 8)

@@ -97,8 +97,8 @@ def fit(make, datasets, *, epochs, steps_per_epoch, run_dir=None, seed=0, strate
                                              max_to_keep=max_to_keep)
         if manager.latest_checkpoint:
             checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-            # The optimizer's learning rate is one of its checkpointed variables: the one asked for now applies.
-            optimizer.learning_rate.assign(learning_rate)
+            if isinstance(learning_rate, (int, float)):  # a constant rate is one of the optimizer's checkpointed
+                optimizer.learning_rate.assign(learning_rate)  # variables: the one asked for now applies
             if verbose:
                 print(f"Resuming from {manager.latest_checkpoint} (step {runs.checkpoint_step(run_dir)})")
             initial_epoch = runs.checkpoint_step(run_dir) // steps_per_epoch
