@@ -177,7 +177,8 @@ class Cases:
         if not os.path.isdir(folder):
             os.makedirs(folder)
             wanted = math.ceil(batch_size * self.steps / colour_data.CROPS_PER_IMAGE)  # training pictures
-            count = next(n for n in range(10, 2 * wanted + 10) if n - n // 10 == wanted)  # every 10th is held out
+            # every 10th is held out for testing, every 20th of the rest for validation
+            count = next(n for n in range(10, 3 * wanted + 10) if (n - n // 10) - (n - n // 10) // 20 == wanted)
             write_pictures(folder, count, CROP[self.kind], self.rng)
         data = colour_data.load(f"folder:{folder}", CROP[self.kind])
         config = families.make_config(model="colorize", input_shape=data.shape, precision=precision)

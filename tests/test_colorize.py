@@ -252,16 +252,17 @@ def test_crops_of_an_image_as_small_as_the_crop_are_the_image_or_its_mirror(tmp_
     assert flips == {False, True}
 
 
-def test_folders_are_split_each_and_every_20th_training_image_is_for_validation(tmp_path):
+def test_folders_are_split_each_and_every_20th_training_image_is_for_validation_and_grey_ones_left_out(tmp_path):
     for folder, count in (("a", 30), ("b", 14)):
         os.makedirs(tmp_path / folder)
         for i in range(count):
-            write_image(str(tmp_path / folder / f"{i:02d}.png"), np.full((16, 16, 3), i, np.uint8))
+            write_image(str(tmp_path / folder / f"{i:02d}.png"), np.full((16, 16, 3), [i, 100, 200], np.uint8))
+    write_image(str(tmp_path / "b" / "zz.png"), np.full((16, 16, 3), 90, np.uint8))  # grey: left out
     data = colour_data.load(f"folder:{tmp_path / 'a'},{tmp_path / 'b'}", 16)
     names = lambda files: [os.path.relpath(f, tmp_path) for f in files]  # noqa: E731
     assert names(data.test_files) == ["a/09.png", "a/19.png", "a/29.png", "b/09.png"]
     assert names(data.val_files) == ["a/21.png", "b/13.png"]  # training images 19 and 39 of the 27 + 13
-    assert len(data.x_train) == 38 and data.name == "a+b"
+    assert len(data.x_train) == 38 and data.name == "a+b" and not any("zz" in f for f in data.train_files)
     with pytest.raises(DataError, match="no such directory: .*missing"):
         colour_data.load(f"folder:{tmp_path / 'a'},{tmp_path / 'missing'}", 16)
 

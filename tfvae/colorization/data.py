@@ -5,7 +5,7 @@ tfvae.data.images.split_files (recursively, sorted by relative path): `PATH/trai
 both exist; otherwise every 10th image of the sorted list (indices 9, 19, ...) is held out for testing. Of the
 training images of all folders together, every VALIDATION_EVERY-th (indices 19, 39, ...) is set aside for validation
 (choices and monitoring during training; none when there are fewer than VALIDATION_EVERY): test images are only
-measured.
+measured. Grey pictures stored as RGB (R = G = B everywhere) are left out of every split.
 
 Training crops are augmented by scale and by flips: crop i of a step takes a square of side S uniform in
 [crop, min(MAX_ZOOM * crop, shorter side of its image)] at a uniform position, resizes it to crop x crop (bilinear,
@@ -68,6 +68,14 @@ def folders(spec):
     return paths
 
 
+def coloured(files):
+    """(uint8 RGB images, their files) of the files that hold colour: a grey picture stored as RGB (R = G = B
+    everywhere, e.g. set14/man) has no colour to learn or to score, and its perfect grey PSNR would swamp a mean."""
+    images = [(read_image(f, 3), f) for f in files]
+    kept = [(x, f) for x, f in images if not ((x[..., 0] == x[..., 1]).all() and (x[..., 1] == x[..., 2]).all())]
+    return [x for x, _ in kept], [f for _, f in kept]
+
+
 def load(spec, crop):
     """The ColourImages of `folder:PATH[,PATH2...]` with training crops of side `crop` (module docstring)."""
     paths = folders(spec)
@@ -82,7 +90,8 @@ def load(spec, crop):
                         f"{len(test_files)}; at least {TEST_EVERY} images, or train/ and test/)")
     val_files = train_files[VALIDATION_EVERY - 1::VALIDATION_EVERY]
     train_files = [f for i, f in enumerate(train_files) if i % VALIDATION_EVERY != VALIDATION_EVERY - 1]
-    train, test, val = ([read_image(f, 3) for f in files] for files in (train_files, test_files, val_files))
+    (train, train_files), (test, test_files), (val, val_files) = (
+        coloured(files) for files in (train_files, test_files, val_files))
     small = [(f, x) for f, x in zip(train_files, train) if min(x.shape[:2]) < crop]
     if small:
         raise DataError(f"--image_size={crop}: {len(small)} training images are smaller, e.g. {small[0][0]} "
