@@ -57,7 +57,10 @@ def test_the_three_folder_readers_see_the_same_files(tmp_path):
     values = {}
     for i in range(12):
         name = f"{'ab'[i % 2]}/{i:02d}.png" if i % 3 else f"{i:02d}.png"
-        write(root, name, value=10 * i + 5, size=(20, 20))
+        path = write(root, name, value=10 * i + 5, size=(20, 20))
+        marked = data.read_image(path, 3).copy()
+        marked[-1, -1] = [255, 0, 0]  # one red pixel: colour readers skip grey pictures (R = G = B everywhere)
+        data.write_image(path, marked)
         values[name] = 10 * i + 5
     order = sorted(values)  # by relative path
     train = [values[n] for i, n in enumerate(order) if i % 10 != 9]
