@@ -46,6 +46,7 @@ from tfvae import families, runs  # noqa: E402
 from tfvae.colorization import baseline, colour, evaluation, inference, metrics, pictures  # noqa: E402
 from tfvae.colorization import data as colour_data  # noqa: E402
 from tfvae.data import write_image  # noqa: E402
+from tfvae.data.pipeline import steps_per_epoch  # noqa: E402
 from tfvae.saving import save_model_file  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
@@ -153,7 +154,7 @@ def main():
     args = parser.parse_args()
     config, train_config = families.read_config(args.colorizer)
     data = colour_data.load(DATASET, config.input_shape[0])
-    per_epoch = colour_data.steps_per_epoch(data.examples_per_epoch, train_config.batch_size)
+    per_epoch = steps_per_epoch(data.examples_per_epoch, train_config.batch_size)
     if args.train_regressor_epochs:
         baseline.train_regressor(config, data, args.train_regressor_epochs * per_epoch, train_config.batch_size,
                                  train_config.learning_rate, verbose=2, model_dir=args.regressor_dir)

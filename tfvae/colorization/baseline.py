@@ -16,6 +16,7 @@ from tfvae import precision, runs, training
 from tfvae.colorization import colour
 from tfvae.colorization import data as colour_data
 from tfvae.config import ColorizeConfig
+from tfvae.data.pipeline import steps_per_epoch
 from tfvae.models.base import ConfiguredModel, inputs_of
 from tfvae.models.colorizer import AB_SCALE
 from tfvae.nets.unet import UNet
@@ -64,7 +65,7 @@ def train_regressor(model_config, data, steps, batch_size, learning_rate, verbos
     `data`, checkpointed in model_dir (if given; every checkpoint is kept) at the end of every epoch of the
     colorizer's length (the crops of an epoch / batch_size) and resumed from there: a regressor trained in the
     background is picked up, not retrained, and one trained past `steps` is read at its checkpoint of `steps`."""
-    per_epoch = colour_data.steps_per_epoch(data.examples_per_epoch, batch_size)
+    per_epoch = steps_per_epoch(data.examples_per_epoch, batch_size)
     epochs, rest = divmod(steps, per_epoch)
     if rest:  # not a whole number of epochs: one epoch of all the steps
         epochs, per_epoch = 1, steps

@@ -125,7 +125,7 @@ def train_dataset(data, batch_size, seed, start_step=0):
         size = tf.gather(sizes, index)  # [B, 2]
         largest = tf.minimum(MAX_ZOOM * crop, tf.reduce_min(size, axis=1))  # [B]
         side = tf.floor(crop + u[:, 0] * (largest - crop + 1))  # [B], in crop..largest
-        side = tf.minimum(side, largest)
+        side = tf.minimum(side, largest)  # u < 1, but float32 rounding can reach largest + 1
         corner = tf.floor(u[:, 1:3] * (size - side[:, None] + 1))  # [B, 2] top, left
         boxes = tf.concat([corner, corner + side[:, None] - 1], 1) / tf.tile(padded - 1, [2])  # y1, x1, y2, x2
         images = tf.image.crop_and_resize(packed, boxes, index, [crop, crop])  # uint8 in, float32 out
