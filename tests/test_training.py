@@ -24,7 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def configs(npz, epochs, **model):
     data = load(f"npz:{npz}")
     model_config = make_config(input_shape=data.shape, architecture="mlp", hidden_units=(6,), latent_dim=3, **model)
-    return data, model_config, TrainConfig(dataset=f"npz:{npz}", batch_size=16, epochs=epochs, steps_per_execution=2)
+    return data, model_config, TrainConfig(dataset=f"npz:{npz}", batch_size=16, epochs=epochs, steps_per_execution=2,
+                                          jit_compile="off")
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_npz):
