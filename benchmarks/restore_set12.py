@@ -3,6 +3,10 @@
 bicubic baselines, in one run.
 
     python benchmarks/restore_set12.py [--conv=PATH.keras] [--output=...json]
+    python benchmarks/restore_set12.py --only="conv prior (plug-and-play)"    # re-measure one method, keep the rest
+
+--only (repeatable) measures only the named methods and merges their rows into the existing --output (the pictures
+are drawn again with every method).
 
 Tasks (TASKS; the observation is degraded with the borders continued by reflection, then rounded to 8 bits, as an
 image file would hold it; seeds: 1000 * task index + image index):
@@ -140,7 +144,11 @@ def main():
     parser.add_argument("--conv", default="conv", help="the convolutional prior (.keras or a name)")
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--output", default=os.path.join(RESULTS, "restore_set12.json"))
+    parser.add_argument("--only", action="append", default=[], help="measure only this method (repeatable) and "
+                        "merge its rows into the existing --output")
     args = parser.parse_args()
+    if args.only and not os.path.isfile(args.output):
+        sys.exit(f"error: --only merges into {args.output}, which does not exist")
     files = sorted(glob.glob(os.path.join(SET12, "*.png")))
     if not files:
         sys.exit(f"error: no Set12 images in {SET12}")
@@ -149,18 +157,27 @@ def main():
     results = {"machine": machine(), "images": [n for n, _ in images], "conv": args.conv,
                "schedules": {f"{k[0]}, {k[1]}": vars(v) for k, v in restore_lib.DEFAULT_SCHEDULES.items()},
                "tasks": {}}
-    for t, task in enumerate(args.tasks.split(",")):
-        methods = {**baselines(task), **ours}
+    if args.only:
+        with open(args.output) as f:
+            old = json.load(f)
+        unknown = set(args.only) - {name for task in TASKS for name in {**baselines(task), **ours}}
+        if unknown:
+            sys.exit(f"error: --only names no method of this benchmark: {sorted(unknown)}")
+        results = {**old, "conv": args.conv, "schedules": results["schedules"],
+                   "machines": {**old.get("machines", {}), **{name: results["machine"] for name in args.only}}}
+    for task in args.tasks.split(","):
+        every = {**baselines(task), **ours}
+        methods = {k: v for k, v in every.items() if not args.only or k in args.only}
         warm_up(methods, task, sorted({c.shape for _, c in images}))
-        rows = measure(methods, task, images, 1000 * t)
-        summary = {}
+        rows = measure(methods, task, images, 1000 * TASKS.index(task))  # a task's seeds do not depend on --tasks
+        summary = dict(results["tasks"].get(task, {}).get("methods", {})) if args.only else {}
         for name, row in rows.items():
             small = [s for s, (_, c) in zip(row["seconds"], images) if c.shape == (256, 256)]
             summary[name] = {"psnr": float(np.mean(row["psnr"])), "seconds_256": float(np.mean(small)),
                              "per_image": row}
             print(f"{task:10s} {name:55s} {summary[name]['psnr']:6.2f} dB  {summary[name]['seconds_256']:6.2f} s",
                   flush=True)
-        shown = picture(task, images, {**{k: v for k, v in methods.items() if k in baselines(task)}, **ours},
+        shown = picture(task, images, every,
                         os.path.join(RESULTS, f"restore_{task}.png"))
         results["tasks"][task] = {"methods": summary, "picture": f"restore_{task}.png", "picture_image": shown}
         with open(args.output, "w") as f:

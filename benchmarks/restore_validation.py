@@ -1,6 +1,13 @@
 """Choosing tfvae.restore's schedules (and Richardson-Lucy's iteration count) on the validation split of train400.
 
     python benchmarks/restore_validation.py [--images=10] [--output=...json]
+    python benchmarks/restore_validation.py --kinds=image    # the conv prior's rows again; the GMM's kept
+    python benchmarks/restore_validation.py --tasks=inpaint50,inpaint80 --match=projected    # some rows again
+
+A run of some --kinds, --tasks or schedules (--match: those whose name contains it) replaces those rows of the
+existing --output (same images) and keeps the others; the rule is applied to all of them. The schedules with
+project=True, named "projected" (the inpainting's observed pixels kept exactly: tfvae/restoration/restore.py), run on
+Inpaint tasks only.
 
 The validation split: the images of ../shared/data/denoise/train400 at sorted positions 0, 20, 40, ...
 (tfvae/restoration/conv_prior.py: VALIDATION_EVERY; never trained on by the priors' training apps), the first
@@ -15,6 +22,7 @@ RICHARDSON_LUCY_ITERATIONS (restore_set12.py) are set from it by hand.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -36,10 +44,20 @@ TRAIN400 = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
 KINDS = {"Inpaint": ("inpaint50", "inpaint80"), "Blur": ("deblur",), "Downsample": ("sr2", "sr4")}
 GRID = {  # top 49 / 255 (DPIR's) throughout; lambda 0.23 is DPIR's
     "image": [Schedule(steps, 49 / 255, lam, bottom) for steps in (4, 8, 16) for lam in (0.23, 1.0)
-              for bottom in (restore_lib.SIGMA_FLOOR, 3 / 255)],
-    "patch": [Schedule(steps, 49 / 255, lam) for steps in (4, 8) for lam in (0.23, 1.0)],
+              for bottom in (restore_lib.SIGMA_FLOOR, 3 / 255)]
+             + [Schedule(steps, 49 / 255, 0.23, bottom, project=True) for steps in (4, 8, 16, 32)
+                for bottom in (restore_lib.SIGMA_FLOOR, 3 / 255)],  # 32: 16 was the best of the rest
+    "patch": [Schedule(steps, 49 / 255, lam) for steps in (4, 8) for lam in (0.23, 1.0)]
+             + [Schedule(steps, 49 / 255, 0.23, project=True) for steps in (4, 8)],
 }
 RICHARDSON_LUCY = (10, 30, 100)
+
+
+def label(kind, schedule):
+    """A row's method name: "KIND Schedule(steps=.., top=.., lam=.., bottom=..)", then " projected" for project=True
+    (the names of the rows measured before Schedule had `project` stay as they were)."""
+    plain = repr(dataclasses.replace(schedule, project=False)).replace(", project=False", "")
+    return f"{kind} {plain}" + (" projected" if schedule.project else "")
 
 
 def choose(results, kinds):
@@ -50,9 +68,10 @@ def choose(results, kinds):
         for degradation, tasks in KINDS.items():
             scores = {}
             for schedule in GRID[kind]:
-                name = f"{kind} {schedule}"
+                name = label(kind, schedule)
                 rows = [r for r in results["rows"] if r["method"] == name and r["task"] in tasks]
-                scores[name] = float(np.mean([r["psnr"] for r in rows]))
+                if {r["task"] for r in rows} == set(tasks):  # measured on every task of the kind
+                    scores[name] = float(np.mean([r["psnr"] for r in rows]))
             best = max(scores, key=scores.get)
             seconds = max(r["seconds_256"] for r in results["rows"] if r["method"] == best and r["task"] in tasks)
             results["chosen"][f"{degradation}, {kind}"] = best
@@ -68,6 +87,8 @@ def main():
     parser.add_argument("--images", type=int, default=10)
     parser.add_argument("--conv", default="conv")
     parser.add_argument("--kinds", default="image,patch")
+    parser.add_argument("--tasks", default=",".join(bench.TASKS))
+    parser.add_argument("--match", default="", help="only the schedules whose name contains this")
     parser.add_argument("--output", default=os.path.join(bench.RESULTS, "restore_validation.json"))
     parser.add_argument("--choose_only", action="store_true", help="apply the rule to the rows in --output again")
     args = parser.parse_args()
@@ -83,16 +104,29 @@ def main():
     priors = {"image": denoise_lib.load_prior(args.conv), "patch": denoise_lib.load_prior("gmm")}
     scale = 256 * 256 / np.mean([c.size for _, c in images])
     results = {"machine": machine(), "validation_images": [n for n, _ in images], "rows": [], "chosen": {}}
-    for t, task in enumerate(bench.TASKS):
+    kinds, tasks = args.kinds.split(","), args.tasks.split(",")
+    old = []
+    if (set(kinds) != set(GRID) or set(tasks) != set(bench.TASKS) or args.match) and os.path.isfile(args.output):
+        with open(args.output) as f:
+            previous = json.load(f)
+        if previous["validation_images"] != results["validation_images"]:
+            sys.exit(f"error: {args.output} was measured on other images; run everything")
+        old = previous["rows"]
+    for task in tasks:
+        t = bench.TASKS.index(task)
         methods = {}
         if task == "deblur":
             for n in RICHARDSON_LUCY:
                 methods.update(bench.baselines(task, n))
         else:
             methods.update(bench.baselines(task))
-        for kind in args.kinds.split(","):
+        if args.match:  # the baselines only where they are asked for
+            methods = {k: v for k, v in methods.items() if args.match in k}
+        for kind in kinds:
             for schedule in GRID[kind]:
-                methods[f"{kind} {schedule}"] = (lambda s, p: lambda y, d: restore_lib.restore(y, d, p, s).numpy())(
+                if (schedule.project and not task.startswith("inpaint")) or args.match not in label(kind, schedule):
+                    continue
+                methods[label(kind, schedule)] = (lambda s, p: lambda y, d: restore_lib.restore(y, d, p, s).numpy())(
                     schedule, priors[kind])
         bench.warm_up(methods, task, sorted({c.shape for _, c in images}))
         rows = bench.measure(methods, task, images, 1000 * t)  # the test run's seeds, on other images
@@ -101,11 +135,22 @@ def main():
                      "seconds_256": float(np.mean(row["seconds"]) * scale)}
             results["rows"].append(entry)
             print(f"{task:10s} {name:70s} {entry['psnr']:6.2f} dB {entry['seconds_256']:6.2f} s", flush=True)
-        with open(args.output, "w") as f:
-            json.dump(results, f, indent=2)
-    choose(results, args.kinds.split(","))
-    with open(args.output, "w") as f:
-        json.dump(results, f, indent=2)
+        write(args.output, results, old)  # after every task: a stopped run keeps what it measured
+    results = {**results, "rows": merged(results["rows"], old)}
+    choose(results, sorted({r["method"].split(" ")[0] for r in results["rows"]} & set(GRID)))
+    write(args.output, results, [])
+
+
+def merged(rows, old):
+    """rows, then the rows of old that they do not measure again (same task and method)."""
+    measured = {(r["task"], r["method"]) for r in rows}
+    return rows + [r for r in old if (r["task"], r["method"]) not in measured]
+
+
+def write(path, results, old):
+    with open(path + ".tmp", "w") as f:
+        json.dump({**results, "rows": merged(results["rows"], old)}, f, indent=2)
+    os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":

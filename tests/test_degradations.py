@@ -3,6 +3,8 @@ adjoint (the dot-product test), every x-step against a dense least-squares solve
 against TensorFlow's anti-aliased bicubic resize, the loop with an exact Gaussian denoiser against the closed-form
 fixed point and MAP, a delta kernel against denoising, restoration that raises PSNR, and bad input."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -153,6 +155,27 @@ def test_deblurring_with_a_delta_kernel_is_denoising():
     schedule = restore_lib.Schedule(6, 0.3, 0.5)
     np.testing.assert_allclose(restore_lib.loop(tf.constant(y), blur, denoiser, schedule),
                                restore_lib.loop(tf.constant(y), noise, denoiser, schedule), atol=1e-5)
+
+
+def test_a_projected_schedule_keeps_a_noise_free_inpaintings_observed_pixels_and_only_then():
+    """Schedule(project=True): with sigma = 0 the result is y on the observed pixels exactly and the unprojected
+    loop's result on the missing ones; with sigma > 0 it is the unprojected result; a degradation without a
+    projection refuses it by name."""
+    rng = np.random.default_rng(5)
+    y = rng.uniform(size=(9, 10, 1)).astype(np.float32)
+    mask = rng.uniform(size=(9, 10)) > 0.4
+    denoiser = gaussian_denoiser(0.5, 0.05)  # moves every pixel towards 0.5, the observed ones too
+    plain = restore_lib.Schedule(3, 0.3, 0.5, bottom=0.1)  # a bottom level at which the denoiser moves pixels
+    projected = dataclasses.replace(plain, project=True)
+    for sigma in (0.0, 0.05):
+        inpaint = deg.Inpaint(mask, sigma)
+        out = restore_lib.loop(tf.constant(y), inpaint, denoiser, projected).numpy()[..., 0]
+        ref = restore_lib.loop(tf.constant(y), inpaint, denoiser, plain).numpy()[..., 0]
+        assert np.abs(ref[mask] - y[..., 0][mask]).max() > 0.01  # the prior moved the observed pixels
+        np.testing.assert_array_equal(out[~mask], ref[~mask])
+        np.testing.assert_array_equal(out[mask], y[..., 0][mask] if sigma == 0 else ref[mask])
+    with pytest.raises(NotImplementedError, match="Blur has no projection"):
+        restore_lib.loop(tf.constant(y), deg.Blur(np.full((3, 3), 1 / 9), 0.0), denoiser, projected)
 
 
 @pytest.mark.parametrize("kwargs,match", [

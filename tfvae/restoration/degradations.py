@@ -164,6 +164,10 @@ class Degradation:
     def x_step(self, y, z, a):
         raise NotImplementedError
 
+    def project(self, y, x):
+        """The x closest to x with A x = y (the alpha -> 0 limit of x_step, for a noise-free y); defined by Inpaint."""
+        raise NotImplementedError(f"{type(self).__name__} has no projection onto A x = y (Schedule.project)")
+
     def initial(self, y):
         return y
 
@@ -249,6 +253,10 @@ class Inpaint(Degradation):
 
     def x_step(self, y, z, a):
         return (self.mask * y + a * z) / (self.mask + a)
+
+    def project(self, y, x):
+        """y where a pixel was observed, x where it is missing."""
+        return self.mask * y + (1 - self.mask) * x
 
     def initial(self, y):
         """Missing pixels filled by normalized convolution (module docstring), observed ones kept."""
