@@ -3,6 +3,8 @@
     python benchmarks/hvae_mnist.py                        # conv VAEs, HVAEs of 2 and 4 levels: test split
     python benchmarks/hvae_mnist.py --split=validation     # the same on the validation split (for choices)
     python benchmarks/hvae_mnist.py --models=hvae2 --budget_s=60 --num_samples=100    # a quick look
+    python benchmarks/hvae_mnist.py --models=hvae4_narrow,conv --seed=1 --tag=seed1   # a repeat with other seeds
+    python benchmarks/hvae_mnist.py --summarize      # the margin of every test run on disk, their mean and spread
 
 Every model trains with dynamic binarization, batch 128, Adam (learning rates: LEARNING_RATES), for the same
 wall-clock budget (`--budget_s`: training stops at the end of the first epoch past it, so every model gets its
@@ -16,7 +18,7 @@ training on the first 7,000 of the 8,000 training images and measuring on the la
 images) is only measured.
 Results go to benchmarks/results/hvae_mnist[_validation][_TAG].json and, for the test split, the pictures of
 samples at temperatures 1.0 / 0.8 / 0.6 and of "keep the top k levels" of each hierarchy to
-benchmarks/results/hvae_mnist_<model>/temperatures.png and top_levels.png.
+benchmarks/results/hvae_mnist_<model>[_TAG]/temperatures.png and top_levels.png.
 """
 
 import dataclasses
@@ -47,7 +49,10 @@ flags.DEFINE_float("budget_s", 240.0, "training wall-clock budget of every model
 flags.DEFINE_integer("num_samples", 1000, "importance samples per image for the NLL")
 flags.DEFINE_string("precision", "float32", "training precision of every model")
 flags.DEFINE_float("learning_rate", None, "Adam's learning rate for every model (default: LEARNING_RATES)")
+flags.DEFINE_integer("seed", 0, "seed of every model's weights, data order and noise (repeats: 1, 2, ...)")
 flags.DEFINE_string("tag", "", "appended to the results' file name")
+flags.DEFINE_bool("summarize", False, "train nothing: the margin of every test run on disk (hvae_mnist.json and "
+                  "hvae_mnist_seed*.json), their mean and spread, into hvae_mnist_repeats.json")
 FLAGS = flags.FLAGS
 
 HVAE = dict(input_shape=(28, 28, 1), architecture="conv", warmup_steps=200)
@@ -79,7 +84,7 @@ def split(data):
 
 def train(name, data):
     """Trains MODELS[name] for the wall-clock budget; returns the model and its training row."""
-    config = dataclasses.replace(MODELS[name], precision=FLAGS.precision)
+    config = dataclasses.replace(MODELS[name], precision=FLAGS.precision, seed=FLAGS.seed)
     budget, timer = common.WallClockBudget(FLAGS.budget_s), common.EpochTimer()
     learning_rate = FLAGS.learning_rate or LEARNING_RATES.get(name, 1e-3)
     train_config = TrainConfig(batch_size=128, epochs=100000, learning_rate=learning_rate)
@@ -108,7 +113,8 @@ def measure(model, row, data):
     name = row["model"]
     if FLAGS.split == "test" and name.startswith("hvae"):
         x = next(iter(family.test_batches(data, model.config, 1, 1))).numpy()
-        paths = exploration.write_hierarchy(model, x, os.path.join(RESULTS, f"hvae_mnist_{name}"))
+        folder = f"hvae_mnist_{name}" + (f"_{FLAGS.tag}" if FLAGS.tag else "")  # a repeat keeps the run's pictures
+        paths = exploration.write_hierarchy(model, x, os.path.join(RESULTS, folder))
         row["pictures"] = [os.path.relpath(p, RESULTS) for p in paths]
     return row
 
@@ -121,9 +127,42 @@ def _plain(value):
         return False
 
 
+def summarize():
+    """Per test run on disk with the conv VAE and hvae4_narrow: both NLLs and the margin (conv - hvae4_narrow, nats),
+    and the mean and sample standard deviation of the margins over the runs."""
+    import glob  # pylint: disable=g-import-not-at-top
+    import numpy as np  # pylint: disable=g-import-not-at-top
+
+    runs = []
+    for path in sorted(glob.glob(os.path.join(RESULTS, "hvae_mnist.json")) +
+                       glob.glob(os.path.join(RESULTS, "hvae_mnist_seed*.json"))):
+        with open(path) as f:
+            record = json.load(f)
+        nll = {r["model"]: r["nll"] for r in record["results"]}
+        if record["split"] == "test" and {"conv", "hvae4_narrow"} <= set(nll):
+            runs.append(dict(file=os.path.basename(path), seed=record.get("seed", 0), conv=nll["conv"],
+                             hvae4_narrow=nll["hvae4_narrow"], margin=nll["conv"] - nll["hvae4_narrow"]))
+    if not runs:
+        sys.exit(f"error: no test run with conv and hvae4_narrow in {RESULTS}")
+    margins = np.array([r["margin"] for r in runs])
+    summary = dict(runs=runs, mean_margin=float(margins.mean()),
+                   std_margin=float(margins.std(ddof=1)) if len(runs) > 1 else None,
+                   mean_conv=float(np.mean([r["conv"] for r in runs])),
+                   mean_hvae4_narrow=float(np.mean([r["hvae4_narrow"] for r in runs])))
+    print("| run | seed | conv VAE NLL | hvae4_narrow NLL | margin |\n|---|---|---|---|---|")
+    for r in runs:
+        print(f"| {r['file']} | {r['seed']} | {r['conv']:.2f} | {r['hvae4_narrow']:.2f} | {r['margin']:.2f} |")
+    spread = f" (sample std {summary['std_margin']:.2f})" if summary["std_margin"] is not None else ""
+    print(f"mean margin over {len(runs)} runs: {summary['mean_margin']:.2f} nats{spread}")
+    with open(os.path.join(RESULTS, "hvae_mnist_repeats.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+
+
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
+    if FLAGS.summarize:
+        return summarize()
     data = split(data_lib.load("mnist_offline"))
     # Every model trains before any is evaluated, so the timed budgets run back to back (nothing else running
     # on the machine is needed for the throughput and the epochs only while they do).
@@ -151,7 +190,7 @@ def main(argv):
     suffix = ("" if FLAGS.split == "test" else "_validation") + (f"_{FLAGS.tag}" if FLAGS.tag else "")
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, f"hvae_mnist{suffix}.json"), "w") as f:
-        json.dump({"machine": machine, "split": FLAGS.split, "budget_s": FLAGS.budget_s,
+        json.dump({"machine": machine, "split": FLAGS.split, "seed": FLAGS.seed, "budget_s": FLAGS.budget_s,
                    "num_samples": FLAGS.num_samples, "precision": FLAGS.precision, "results": rows}, f, indent=2)
 
 
