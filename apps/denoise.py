@@ -30,7 +30,8 @@ DEFAULT_SIGMA = 25.0  # --sigma when not given
 flags.DEFINE_bool("add_noise", False, "add noise of level --sigma to --input first (for demos)")
 flags.DEFINE_enum("colour", None, denoise_lib.COLOUR_MODES, "how a grey prior denoises colour images (default: "
                   "opponent); a colour prior takes them as they are")
-flags.DEFINE_integer("stride", 1, f"patch priors: the patch stride (1 is EPLL; {denoise_lib.FAST_STRIDE} is fast)")
+flags.DEFINE_integer("stride", 1, f"patch priors: the patch stride (1 is EPLL; {denoise_lib.FAST_STRIDE} is about 3x "
+                     "faster; --prior_path=conv is the fast mode: over 50x, within 0.3 dB on Set12, README)")
 
 
 def add_noise(image, sigma, seed):
