@@ -96,8 +96,7 @@ def main():
         with open(args.output) as f:
             results = json.load(f)
         choose(results, args.kinds.split(","))
-        with open(args.output, "w") as f:
-            json.dump(results, f, indent=2)
+        write(args.output, results, [])
         return
     files = image_files(TRAIN400)[::conv_prior.VALIDATION_EVERY][:args.images]
     images = [(os.path.basename(f), read_image(f, channels=1)[..., 0].astype(np.float32) / 255) for f in files]
@@ -124,7 +123,7 @@ def main():
             methods = {k: v for k, v in methods.items() if args.match in k}
         for kind in kinds:
             for schedule in GRID[kind]:
-                if (schedule.project and not task.startswith("inpaint")) or args.match not in label(kind, schedule):
+                if (schedule.project and task not in KINDS["Inpaint"]) or args.match not in label(kind, schedule):
                     continue
                 methods[label(kind, schedule)] = (lambda s, p: lambda y, d: restore_lib.restore(y, d, p, s).numpy())(
                     schedule, priors[kind])
