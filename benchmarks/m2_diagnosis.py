@@ -59,6 +59,9 @@ flags.DEFINE_integer("latent_dim", 50, "M2's latents")
 flags.DEFINE_float("labelled_weight", ConditionalConfig.labelled_weight,
                    "M2's --labelled_weight (0: N_l / N, the paper's objective)")
 flags.DEFINE_bool("m1", False, "M1+M2: M2 on the latent means of an M1 VAE (784-600-600-50, 50 epochs)")
+flags.DEFINE_enum("m1_features", ConditionalConfig.m1_features, ["mean", "sample"], "M1+M2's --m1_features")
+flags.DEFINE_enum("gaussian_scale", ConditionalConfig.gaussian_scale, ["learned", "per_channel"],
+                  "M1+M2's --gaussian_scale (the likelihood of M1's latents)")
 flags.DEFINE_string("m1_dir", "runs/m2_diagnosis_m1", "where the M1 VAE is trained, or reused when it is there")
 flags.DEFINE_enum("split", "validation", ["validation", "test"], "what is measured (see the module docstring)")
 flags.DEFINE_string("tag", "", "appended to the results' file name")
@@ -115,7 +118,8 @@ def main(argv):
                                latent_dim=FLAGS.latent_dim, alpha=FLAGS.alpha, classifier=FLAGS.classifier,
                                labelled_weight=FLAGS.labelled_weight,
                                shared_noise=FLAGS.shared_noise,
-                               m1_dir=m1_model(data) if FLAGS.m1 else "")
+                               m1_dir=m1_model(data) if FLAGS.m1 else "", m1_features=FLAGS.m1_features,
+                               gaussian_scale=FLAGS.gaussian_scale)
     train_config = TrainConfig(batch_size=128, epochs=FLAGS.epochs, num_labels=FLAGS.num_labels,
                                labelled_fraction=FLAGS.labelled_fraction, learning_rate=FLAGS.learning_rate)
     labelled, _ = semi_supervised.split(data, config, train_config)

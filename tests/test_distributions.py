@@ -61,6 +61,16 @@ def test_gaussian_learned_scale_log_prob():
     assert layer.trainable_weights and layer.trainable_weights[0].name == "raw_scale"
 
 
+def test_gaussian_per_channel_scale_log_prob():
+    layer = likelihoods.GaussianLikelihood(4, "per_channel")
+    layer.raw_scale.assign([-3.0, -1.0, 0.0, 2.0])
+    loc, x = random_params([2, 1, 1, 4], seed=8), random_params([2, 1, 1, 4], seed=9)
+    sigma = np.log1p(np.exp([-3.0, -1.0, 0.0, 2.0])) + 1e-3  # one per channel
+    expected = (-0.5 * ((x.numpy() - loc.numpy()) / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)).sum((1, 2, 3))
+    np.testing.assert_allclose(layer.distribution(loc).log_prob(x).numpy(), expected, rtol=1e-5)
+    assert [w.shape for w in layer.trainable_weights] == [(4,)]
+
+
 def test_gaussian_optimal_scale_maximizes_batch_likelihood():
     layer = likelihoods.GaussianLikelihood(1, "optimal")
     loc, x = random_params([4, 3, 5, 1], seed=8), random_params([4, 3, 5, 1], seed=9)

@@ -117,6 +117,27 @@ def test_every_model_trains_through_the_base_step():
         assert "step_terms" in vars(cls), f"{cls.__name__} does not say what its terms are"
 
 
+def test_m1_plus_m2_on_sampled_latents_draws_them_from_m1s_posterior_at_training_steps_only():
+    """m1_features="sample": z1 = loc + scale * eps with this step's eps; the means without a seed (evaluation)."""
+    # pylint: disable=g-import-not-at-top
+    from tfvae.config import ConditionalConfig
+    from tfvae.models import M2
+    from tfvae.models.base import replica_normal
+
+    m1 = make(CASES[0])  # 2 latents
+    model = M2(ConditionalConfig(model="m2", input_shape=(6, 10, 1), architecture="mlp", hidden_units=(7,),
+                                 latent_dim=3, num_classes=5, m1_dir="/a/trained/vae", m1_features="sample",
+                                 gaussian_scale="per_channel"), m1)
+    model.build(None)
+    assert model.likelihood.raw_scale.shape == (2,)  # one scale per M1 latent
+    x, seed = tf.random.stateless_uniform([3, 6, 10, 1], [0, 1]), tf.constant([1, 2], tf.int64)
+    q = m1.posterior(x)
+    expected = q.mean() + q.stddev() * replica_normal(1, 3, 2, seed)[0]
+    np.testing.assert_allclose(model.features(x, seed)[:, 0, 0], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.features(x)[:, 0, 0], m1.encode(x))
+    assert not np.allclose(model.features(x, seed), model.features(x, tf.constant([1, 3], tf.int64)))
+
+
 def test_m1_plus_m2_takes_its_trained_m1_and_freezes_it():
     # pylint: disable=g-import-not-at-top
     from tfvae.config import ConditionalConfig, ConfigError
@@ -129,6 +150,8 @@ def test_m1_plus_m2_takes_its_trained_m1_and_freezes_it():
     model.build(None)
     assert model.m1 is m1 and not m1.trainable_weights and model.data_shape == (1, 1, 2)
     assert all(id(w) not in {id(v) for v in model.trainable_weights} for w in m1.weights)
+    x = tf.random.stateless_uniform([3, 6, 10, 1], [0, 1])
+    np.testing.assert_allclose(model.features(x, seed=tf.constant([1, 2], tf.int64))[:, 0, 0], m1.encode(x))
     with pytest.raises(ValueError, match="pass the trained VAE of m1_dir as m1"):
         M2(ConditionalConfig(**fields))
     with pytest.raises(ConfigError, match="its pixels is 'dynamic_binary', this model's 'dequantized'"):

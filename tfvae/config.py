@@ -16,6 +16,8 @@ import dataclasses
 import math
 
 LIKELIHOODS = ("bernoulli", "gaussian", "logistic")
+GAUSSIAN_SCALES = ("learned", "per_channel", "optimal")
+M1_FEATURES = ("mean", "sample")  # what M1+M2 models of M1's q(z1|x)
 PIXELS = ("dynamic_binary", "static_binary", "continuous", "dequantized", "8bit")
 ARCHITECTURES = ("conv", "mlp")
 POSTERIORS = ("diag", "planar", "radial", "iaf")
@@ -85,8 +87,9 @@ class ImageModelConfig(ModelConfig):
                                 f"(default {DEFAULT_HIDDEN})")
     likelihood: str = field("bernoulli", "p(x|z)", LIKELIHOODS)
     pixels: str = field("", f"pixel representation (default by likelihood: {DEFAULT_PIXELS})", PIXELS)
-    gaussian_scale: str = field("learned", "gaussian likelihood: a learned global scale, or the closed-form optimum "
-                                "sqrt(MSE) of the batch", ("learned", "optimal"))
+    gaussian_scale: str = field("learned", "gaussian likelihood: a learned global scale, a learned scale per channel "
+                                "(per_channel; with --m1_dir: per M1 latent), or the closed-form optimum sqrt(MSE) of "
+                                "the batch", GAUSSIAN_SCALES)
     num_mixtures: int = field(5, "logistic likelihood: mixture components per pixel")
 
     def __post_init__(self):
@@ -107,7 +110,7 @@ class ImageModelConfig(ModelConfig):
         _require(all(u > 0 for u in self.hidden_units), "hidden_units", "sizes must be positive")
         _require(self.architecture == "mlp" or self.hidden_units, "hidden_units",
                  "the conv architecture needs at least one channel count")
-        _require(self.gaussian_scale in ("learned", "optimal"), "gaussian_scale", "must be learned or optimal")
+        _require(self.gaussian_scale in GAUSSIAN_SCALES, "gaussian_scale", f"must be one of {GAUSSIAN_SCALES}")
         _require(self.num_mixtures > 0, "num_mixtures", f"must be positive, got {self.num_mixtures}")
 
 
@@ -176,13 +179,17 @@ class ConditionalConfig(VAEConfig):
                             "dropout, tfvae/classifiers.py; a vector net for M1+M2; its dropout masks are drawn per "
                             "replica, so 1 and N replicas agree in distribution, not to round-off) or 'encoder' "
                             "(shaped like the encoder: --architecture, --hidden_units)", choices=("encoder", "fixed"))
-    m1_dir: str = field("", "cvae, m2: model the latent means of this trained vae model_dir instead of the images "
+    m1_dir: str = field("", "cvae, m2: model the latents of this trained vae model_dir instead of the images "
                         "(M1+M2)")
+    m1_features: str = field("mean", "cvae, m2 with --m1_dir: the modelled latents z1 of an image: the mean of M1's "
+                             "q(z1|x), or a draw z1 ~ q(z1|x) afresh at every training step (the mean when "
+                             "evaluating and classifying)", M1_FEATURES)
 
     def validate(self):
         super().validate()
         _require(self.num_classes >= 2, "num_classes", f"needs at least 2 classes, got {self.num_classes}")
         _require(self.alpha >= 0, "alpha", f"must be >= 0, got {self.alpha}")
+        _require(self.m1_features in M1_FEATURES, "m1_features", f"must be one of {M1_FEATURES}")
         _require(0 < self.labelled_share < 1, "labelled_share", f"must lie in (0, 1), got {self.labelled_share}")
         _require(0 <= self.labelled_weight < 1, "labelled_weight", f"must lie in [0, 1), got {self.labelled_weight}")
         _require(self.posterior == "diag" and self.prior == "normal", "posterior",

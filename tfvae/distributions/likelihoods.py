@@ -57,9 +57,11 @@ class BernoulliLikelihood(Likelihood):
 
 @keras.saving.register_keras_serializable(package="tfvae")
 class GaussianLikelihood(Likelihood):
-    """x in [0, 1]: p(x|z) = prod N(x; loc, sigma^2) with one global sigma.
+    """x in [0, 1]: p(x|z) = prod N(x; loc, sigma^2) with one global sigma (or one per channel).
 
-    `learned`: sigma = softplus(raw) + 1e-3 is a trained weight. `optimal`: during training sigma is the closed-form
+    `learned`: sigma = softplus(raw) + 1e-3 is a trained weight. `per_channel`: the same with one weight per channel
+    [C], for data whose channels differ in scale (M1+M2 models M1's latents as channels, some active with a spread
+    near 1, some inactive near 0). `optimal`: during training sigma is the closed-form
     maximizer of the batch likelihood, sigma* = sqrt(mean squared error) (Rybkin et al. 2021), held constant for the
     gradient; an exponential moving average of it is kept for evaluation and sampling.
     """
@@ -68,14 +70,15 @@ class GaussianLikelihood(Likelihood):
         super().__init__(channels, **kwargs)
         self.scale_mode = scale
         # softplus(-1.7) + 1e-3 ~ 0.17: a broad start that lets the decoder fit the mean before the scale shrinks.
-        self.raw_scale = self.add_weight(shape=(), initializer=keras.initializers.Constant(-1.7),
-                                         trainable=scale == "learned", name="raw_scale")
+        self.raw_scale = self.add_weight(shape=(channels,) if scale == "per_channel" else (),
+                                         initializer=keras.initializers.Constant(-1.7),
+                                         trainable=scale in ("learned", "per_channel"), name="raw_scale")
         self.ema_scale = self.add_weight(shape=(), initializer="ones", trainable=False, name="ema_scale",
                                          aggregation="mean")
 
     def scale(self, loc=None, x=None, training=False):
-        if self.scale_mode == "learned":
-            return tf.nn.softplus(self.raw_scale) + 1e-3
+        if self.scale_mode in ("learned", "per_channel"):
+            return tf.nn.softplus(self.raw_scale) + 1e-3  # [] or [C], broadcast against [..., H, W, C]
         if training and x is not None:
             sigma = tf.stop_gradient(tf.sqrt(tf.reduce_mean(tf.square(x - loc))) + 1e-3)
             self.ema_scale.assign(0.99 * self.ema_scale + 0.01 * sigma)

@@ -9,8 +9,10 @@ The encoder runs once per image; only the small head and the decoder see the lab
 every class at once by broadcasting (tfvae/models/m2.py). Labels y enter as one-hot (or any probability) vectors
 [..., K]; public methods that take integer labels say so.
 
-With `m1_dir` (M1+M2, Kingma et al. 2014) the modelled data are not the images but the latent means
-E[q(z1|x)] [L1] of a trained, frozen VAE (M1), seen as [1, 1, L1] "images" under a Gaussian likelihood; images still go
+With `m1_dir` (M1+M2, Kingma et al. 2014) the modelled data are not the images but the latents z1 [L1] of a trained,
+frozen VAE (M1): the means E[q(z1|x)], or (config.m1_features = "sample") a fresh draw z1 ~ q(z1|x) at every training
+step as Kingma et al. do, seen as [1, 1, L1] "images" under a Gaussian likelihood (config.gaussian_scale: one learned
+scale, or one per latent); images still go
 in (the M1 encoder runs first) and come out (the M1 decoder renders decoded latents). M1's weights are weights of this
 model (not trainable), so a checkpoint holds both. The model does not read M1: its caller restores the VAE of
 `m1_dir` and passes it (`CVAE(config, m1)`).
@@ -30,7 +32,7 @@ from tfvae.models.base import ConfiguredModel, replica_normal
 from tfvae.nets import make_decoder
 from tfvae.nets.conv import ConvEncoder
 from tfvae.nets.mlp import MLPEncoder
-from tfvae.seeds import model_seed, tfp_seed
+from tfvae.seeds import fold_in, model_seed, tfp_seed
 
 TERMS = ("objective", "elbo", "distortion", "rate")
 
@@ -89,11 +91,19 @@ class CVAE(ConfiguredModel):
             self.decoder = make_decoder(data, data.input_shape[-1] * self.likelihood.params_per_channel)
 
     # --- the data ------------------------------------------------------------------------------------------------
-    def features(self, x):
-        """What is modelled: the images x [B, H, W, C], or with M1 its latent means [B, 1, 1, L1]."""
+    def features(self, x, seed=None):
+        """What is modelled: the images x [B, H, W, C], or with M1 its latents [B, 1, 1, L1]: the mean of q(z1|x), or
+        with config.m1_features = "sample" and a seed (int64 [2], training steps only) a draw z1 ~ q(z1|x), this
+        replica's rows of the draw for the global batch."""
         if self.m1 is None:
             return x
-        return tf.reshape(tf.stop_gradient(self.m1.encode(x)), [-1, *self.data_shape])
+        if self.config.m1_features == "sample" and seed is not None:
+            q = self.m1.posterior(x)
+            eps = replica_normal(1, tf.shape(x)[0], self.m1.config.latent_dim, seed)
+            z1 = latents.sample_and_log_prob(q, eps)[0][0]  # [B, L1]
+        else:
+            z1 = self.m1.encode(x)
+        return tf.reshape(tf.stop_gradient(z1), [-1, *self.data_shape])
 
     def encoder_input(self, v):
         """Networks see 8-bit data rescaled to [-1, 1]; other representations as they are."""
@@ -151,9 +161,9 @@ class CVAE(ConfiguredModel):
         warm = objectives.warmup(optimizer.iterations if optimizer else 0, self.config.warmup_steps)
         return terms["distortion"] + self.config.beta * warm * terms["rate"]
 
-    def terms(self, x, labels, eps, training=False):
-        """Named per-example terms [B] for images x and integer labels [B]; eps [1, B, L]."""
-        v = self.features(x)
+    def terms(self, x, labels, eps, training=False, feature_seed=None):
+        """Named per-example terms [B] for images x and integer labels [B]; eps [1, B, L]; feature_seed: `features`'."""
+        v = self.features(x, feature_seed)
         h = self.encoded(v)
         terms = {k: t[0] for k, t in self.elbo_terms(v, h, self.onehot(labels), eps, training).items()}
         terms["objective"] = self.loss_of(terms)
@@ -166,7 +176,9 @@ class CVAE(ConfiguredModel):
     def step_terms(self, data, step, training):
         """`terms` of a batch (images, integer labels) with this replica's noise eps [1, B, L] of the step."""
         x, labels = data
-        return self.terms(x, labels, self.noise(tf.shape(x)[0], 1, model_seed(self.config.seed, step)), training)
+        seed = model_seed(self.config.seed, step)
+        return self.terms(x, labels, self.noise(tf.shape(x)[0], 1, seed), training,
+                          fold_in(seed, 2, dtype=tf.int32) if training else None)
 
     # --- generation -----------------------------------------------------------------------------------------------
     def decode(self, z, y):

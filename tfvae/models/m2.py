@@ -117,11 +117,13 @@ class M2(CVAE):
         entropy = -tf.reduce_sum(q * tf.nn.log_softmax(logits), -1)  # H(q(y|x)) [B]
         return tf.reduce_sum(q * bound, -1) + entropy, tf.reduce_sum(q * loss, -1) - entropy
 
-    def terms(self, x, labels, x_unlabelled, eps, eps_unlabelled, training=False):
+    def terms(self, x, labels, x_unlabelled, eps, eps_unlabelled, training=False, feature_seed=None):
         """Named per-example terms: labelled_bound, classification (-log q(y|x)), accuracy and labelled_loss (-L as
         weighted for training) [B_l] for images x [B_l] with integer labels; unlabelled_bound and unlabelled_loss
-        [B_u] for x_unlabelled. eps [1, B_l, L], eps_unlabelled [K, B_u, L]."""
-        v, v_u = self.features(x), self.features(x_unlabelled)
+        [B_u] for x_unlabelled. eps [1, B_l, L], eps_unlabelled [K, B_u, L]; feature_seed: the seed of sampled M1
+        latents (cvae.py: features), None for the means."""
+        seeds = [None, None] if feature_seed is None else [fold_in(feature_seed, i, dtype=tf.int32) for i in (0, 1)]
+        v, v_u = self.features(x, seeds[0]), self.features(x_unlabelled, seeds[1])
         logits, logits_u = self.logits(v, training), self.logits(v_u, training)
         y = self.onehot(labels)
         labelled, labelled_loss = self.labelled_bound(v, self.encoded(v), y, eps, training)
@@ -161,7 +163,8 @@ class M2(CVAE):
         unlabelled images [B_u, ...]) or a test batch (images, labels), whose images are also scored unlabelled."""
         x, labels, x_u = data if training else (*data, data[0])
         eps, eps_u = self.step_noise(tf.shape(x)[0], tf.shape(x_u)[0], step)
-        terms = self.terms(x, labels, x_u, eps, eps_u, training)
+        feature_seed = fold_in(model_seed(self.config.seed, step), 2, dtype=tf.int32) if training else None
+        terms = self.terms(x, labels, x_u, eps, eps_u, training, feature_seed)
         return {**terms, "objective": self.objective(terms)}
 
     def build(self, input_shape=None):
