@@ -85,10 +85,12 @@ def main(argv):
     data = family.load_data(train.dataset, train.image_size, train.channels, FLAGS.data_dir, FLAGS.download)
     config = model_config(family, stored, tuple(data.shape), data, train)
     strategy = distribute.make_strategy(train.strategy, FLAGS.tpu, gpus=FLAGS.gpus)
-    families.prepare_run(config, train, data, FLAGS.model_dir, strategy)
+    initial = families.prepare_run(config, train, data, FLAGS.model_dir, strategy)
     print(f"Training a {family.name} on {data.name}: {len(data.x_train)} train / {len(data.x_test)} test images of "
           f"shape {data.shape}, {strategy.num_replicas_in_sync} replica(s), into {FLAGS.model_dir}")
-    model = families.fit_run(config, train, data, FLAGS.model_dir, strategy)
+    if initial is not None:
+        print(f"Starting from the weights of {train.init_from}")
+    model = families.fit_run(config, train, data, FLAGS.model_dir, strategy, initial=initial)
     if distribute.worker_name(strategy) is not None:
         return  # pictures and the export are the chief's
     family.write_pictures(model, data, FLAGS.model_dir)
@@ -104,6 +106,9 @@ def train_stage(stored, stored_train):
         raise config_lib.ConfigError(
             f"--model_dir={FLAGS.model_dir} holds a {stored.model!r} model; --stage={FLAGS.stage} needs a phase-I "
             f"model of a family that has it ({', '.join(n for n, f in families.FAMILIES.items() if FLAGS.stage in f.stages)})")
+    if given("init_from"):
+        raise config_lib.ConfigError(f"--init_from: only for --stage=model (a --stage={FLAGS.stage} run starts from "
+                                     "its model's weights)")
     run_dir = runs.stage_dir(FLAGS.model_dir, FLAGS.stage)
     stage_class = family.stages[FLAGS.stage]
     stored_stage = None

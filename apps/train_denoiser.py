@@ -15,7 +15,7 @@ import os
 from absl import flags
 
 from tfvae import cli, distribute
-from tfvae.config import JIT_MODES, ConfigError, ModelConfig
+from tfvae.config import JIT_MODES, ConfigError, ModelConfig, TrainConfig
 from tfvae.restoration import conv_prior
 
 FLAGS = flags.FLAGS
@@ -31,8 +31,9 @@ cli.define_flag("float", "learning_rate", None, "Adam learning rate (apps.train_
                 f"--lr_warmup_steps, default {LEARNING_RATE})")
 flags.DEFINE_integer("lr_warmup_steps", 500, "steps of linear learning-rate warm-up")
 flags.DEFINE_integer("steps_per_epoch", 500, "steps between checkpoints and validations")
-flags.DEFINE_string("init_from", None, "a ConvDenoiser .keras of the same architecture to start a new run from "
-                    "(e.g. the shipped tfvae/restoration/conv_prior.keras; a resumed run takes its checkpoint)")
+cli.define_config_flags([TrainConfig], only=("init_from",))  # e.g. the shipped tfvae/restoration/conv_prior.keras
+for _name in ("precision", "init_from"):  # generated in tfvae/cli.py: --help lists them with the app's own
+    flags.declare_key_flag(_name)
 cli.define_flag("enum", "jit_compile", None, "XLA: auto (tfvae/distribute.py: use_jit; the default), on or off",
                 enum_values=list(JIT_MODES))
 

@@ -158,3 +158,36 @@ def test_steps_per_execution_divides_the_epoch():
     assert training.steps_per_execution(62, 8) == 2
     assert training.steps_per_execution(64, 8) == 8
     assert training.steps_per_execution(3, 8) == 3
+
+
+def test_a_new_run_starts_from_the_weights_of_init_from(tmp_path, tiny_npz):
+    """--init_from: a trained model_dir or its .keras file; a resumed run ignores it; other shapes are refused."""
+    # pylint: disable=g-import-not-at-top
+    from tfvae.saving import save_model_file
+
+    data, model_config, config = configs(tiny_npz, epochs=1)
+    source = families.train(model_config, config, data, str(tmp_path / "source"), verbose=0, validate=False)
+    save_model_file(source, str(tmp_path / "source.keras"))
+    still = dataclasses.replace(config, learning_rate=1e-12)  # one epoch of steps moves no weight visibly
+    fresh = families.train(model_config, still, data, str(tmp_path / "fresh"), verbose=0, validate=False)
+    for path in (str(tmp_path / "source"), str(tmp_path / "source.keras")):
+        start = dataclasses.replace(still, init_from=path)
+        model = families.train(model_config, start, data, path + "_run", verbose=0, validate=False)
+        assert training.step_of(model.optimizer) == 4  # a new run: the optimizer starts at step 0
+        for a, b in zip(source.weights, model.weights, strict=True):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+    assert not all(np.allclose(a.numpy(), b.numpy()) for a, b in zip(source.weights, fresh.weights))
+    # Resuming: the run's own checkpoint wins, and a source that is gone no longer matters.
+    gone = dataclasses.replace(still, epochs=2, init_from=str(tmp_path / "gone.keras"))
+    resumed = families.train(model_config, gone, data, str(tmp_path / "fresh"), verbose=0, validate=False)
+    assert training.step_of(resumed.optimizer) == 8
+    for case, match in ((str(tmp_path / "gone.keras"), "neither a trained model_dir nor a .keras"),
+                        (str(tmp_path), "the folder holds no trained run")):
+        with pytest.raises(ConfigError, match=f"--init_from={case}: {match}"):
+            families.train(model_config, dataclasses.replace(still, init_from=case), data, str(tmp_path / "new"),
+                           verbose=0, validate=False)
+    wider = dataclasses.replace(model_config, latent_dim=4)
+    with pytest.raises(ConfigError, match="shapes differ from this vae model's"):
+        families.train(wider, dataclasses.replace(still, init_from=str(tmp_path / "source")), data,
+                       str(tmp_path / "new"), verbose=0, validate=False)
+    assert not os.path.exists(tmp_path / "new")  # refused before anything is written

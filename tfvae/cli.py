@@ -75,12 +75,13 @@ def define_training_flags():
                 "it stopped (apps.train_patch_prior: the denoiser and the flow; default: none)")
 
 
-def define_config_flags(classes):
-    """A flag (default None) for every field of the config dataclasses `classes` that has one (module docstring)."""
+def define_config_flags(classes, only=None):
+    """A flag (default None) for every field of the config dataclasses `classes` that has one (module docstring), or
+    for the fields named in `only`."""
     for cls in classes:
         for f in dataclasses.fields(cls):
             meta = f.metadata
-            if not meta.get("flag", True) or f.name in FLAGS:
+            if not meta.get("flag", True) or f.name in FLAGS or (only is not None and f.name not in only):
                 continue
             help_text = f"{meta.get('help', '')} (default: {_shown(f.default)})"
             if meta.get("choices"):

@@ -9,6 +9,9 @@ what a family declares); adding a family is one module and one line in FAMILIES.
 """
 
 import dataclasses
+import os
+
+import keras
 
 from tfvae import config as config_lib
 from tfvae import distribute, runs, training
@@ -28,7 +31,7 @@ FAMILIES = {f.name: f for f in (
 NAMES = tuple(FAMILIES)
 
 __all__ = ["ClassifyOptions", "EvaluationOptions", "ExplorationOptions", "FAMILIES", "Family", "NAMES", "get", "make_config",
-           "make_model", "of", "prepare_run", "fit_run", "read_config", "restore", "train"]
+           "make_model", "of", "initial_weights", "prepare_run", "fit_run", "read_config", "restore", "train"]
 
 
 def get(name):
@@ -72,8 +75,35 @@ def restore(model_dir):
     return of(model_config).restore(model_dir, model_config)
 
 
+def initial_weights(model_config, train_config, model_dir):
+    """The weights a new run starts from: those of train_config.init_from, a trained model_dir or a .keras model file
+    (tfvae/saving.py) of the same family and architecture, as arrays in model.weights order (the order checkpoints
+    use); None without init_from or when model_dir has a checkpoint to resume from. ConfigError naming --init_from
+    if the source cannot be read or its weights do not fit this model."""
+    path = train_config.init_from
+    if not path or runs.latest_checkpoint(model_dir) is not None:
+        return None
+    if os.path.isdir(path):
+        if not runs.has_config(path):
+            raise ConfigError(f"--init_from={path}: the folder holds no trained run ({runs.CONFIG_FILE} is missing)")
+        source = restore(path)
+    elif path.endswith(".keras") and os.path.isfile(path):
+        source = keras.models.load_model(path, compile=False)
+    else:
+        raise ConfigError(f"--init_from={path}: neither a trained model_dir nor a .keras model file")
+    model = make_model(model_config)
+    model.build(None)
+    shapes = [tuple(w.shape) for w in source.weights]
+    if type(source) is not type(model) or shapes != [tuple(w.shape) for w in model.weights]:
+        raise ConfigError(f"--init_from={path} is a {type(source).__name__} of {len(shapes)} weights whose shapes differ "
+                          f"from this {model_config.model} model's {len(model.weights)}: give the flags of its "
+                          "family and architecture")
+    return [w.numpy() for w in source.weights]
+
+
 def prepare_run(model_config, train_config, data, model_dir, strategy):
-    """Checks everything about a run before anything is written, then (on the chief) writes its config.json.
+    """Checks everything about a run before anything is written, then (on the chief) writes its config.json;
+    returns the weights the run starts from (`initial_weights`: None for a fresh initialization or a resume).
 
     data: an ImageData (ColourImages for colorize) whose image shape equals model_config.input_shape. A model_dir
     that holds another model is refused (config.check_compatible), as is a folder that holds no tfvae run.
@@ -85,14 +115,18 @@ def prepare_run(model_config, train_config, data, model_dir, strategy):
                           f"{model_config.input_shape}")
     family.check(data, model_config, train_config)
     steps_per_epoch(family.examples_per_epoch(data), train_config.batch_size)  # a batch larger than the data fails
+    initial = initial_weights(model_config, train_config, model_dir)
     if distribute.worker_name(strategy) is None:  # the chief writes config.json; other workers may be first
         if runs.has_config(model_dir):
             config_lib.check_compatible(read_config(model_dir)[0], model_config, model_dir)
         runs.prepare(model_dir, "model", model_config, train_config)
+    return initial
 
 
-def fit_run(model_config, train_config, data, model_dir, strategy, verbose=1, validate=True, callbacks=()):
-    """Trains (or resumes) a run that prepare_run has checked; returns the model."""
+def fit_run(model_config, train_config, data, model_dir, strategy, verbose=1, validate=True, callbacks=(),
+            initial=None):
+    """Trains (or resumes) a run that prepare_run has checked, a new one from `initial` (prepare_run's result) if
+    given; returns the model."""
     family = of(model_config)
     per_epoch = steps_per_epoch(family.examples_per_epoch(data), train_config.batch_size)
     return training.fit(lambda: family.make_model(model_config),
@@ -100,7 +134,8 @@ def fit_run(model_config, train_config, data, model_dir, strategy, verbose=1, va
                         epochs=train_config.epochs, steps_per_epoch=per_epoch, run_dir=model_dir,
                         seed=model_config.seed, strategy=strategy, learning_rate=train_config.learning_rate,
                         jit_compile=train_config.jit_compile, per_execution=train_config.steps_per_execution,
-                        precision=model_config.precision, verbose=verbose, callbacks=callbacks)
+                        precision=model_config.precision, verbose=verbose, callbacks=callbacks,
+                        initial_weights=initial)
 
 
 def train(model_config, train_config, data, model_dir, strategy=None, verbose=1, validate=True, callbacks=()):
@@ -112,5 +147,5 @@ def train(model_config, train_config, data, model_dir, strategy=None, verbose=1,
     """
     strategy = strategy or distribute.make_strategy(train_config.strategy)
     model_config = dataclasses.replace(model_config, **of(model_config).data_fields(data, train_config))
-    prepare_run(model_config, train_config, data, model_dir, strategy)
-    return fit_run(model_config, train_config, data, model_dir, strategy, verbose, validate, callbacks)
+    initial = prepare_run(model_config, train_config, data, model_dir, strategy)
+    return fit_run(model_config, train_config, data, model_dir, strategy, verbose, validate, callbacks, initial)

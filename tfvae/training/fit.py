@@ -76,13 +76,15 @@ def compiled(make, seed, strategy, steps_per_epoch, learning_rate=1e-3, jit_comp
 
 
 def fit(make, datasets, *, epochs, steps_per_epoch, run_dir=None, seed=0, strategy=None, learning_rate=1e-3,
-        jit_compile=True, per_execution=32, precision="float32", verbose=1, callbacks=(), max_to_keep=3):
+        jit_compile=True, per_execution=32, precision="float32", verbose=1, callbacks=(), max_to_keep=3,
+        initial_weights=None):
     """Trains (or resumes training of) make() into run_dir; returns the model (its optimizer as model.optimizer).
 
     datasets(start_step) -> (training batches from step start_step on, validation batches or None): called only if
     there are epochs left, after the resume. run_dir: its checkpoints/ and logs/ (config.json is the caller's:
     runs.prepare); under multi_worker a non-chief worker saves into RUN_DIR/workers/<worker>/. None: nothing is
-    written and nothing resumed.
+    written and nothing resumed. initial_weights: arrays in model.weights order that a run with no checkpoint to
+    resume starts from instead of make()'s initialization (a fine-tune: the optimizer starts afresh at step 0).
     """
     strategy = strategy or tf.distribute.get_strategy()
     worker = distribute.worker_name(strategy)
@@ -102,6 +104,10 @@ def fit(make, datasets, *, epochs, steps_per_epoch, run_dir=None, seed=0, strate
             if verbose:
                 print(f"Resuming from {manager.latest_checkpoint} (step {runs.checkpoint_step(run_dir)})")
             initial_epoch = runs.checkpoint_step(run_dir) // steps_per_epoch
+            initial_weights = None
+    if initial_weights is not None:
+        for weight, value in zip(model.weights, initial_weights, strict=True):
+            weight.assign(value)
     if initial_epoch >= epochs:
         return model
     train_ds, validation_ds = datasets(initial_epoch * steps_per_epoch)
