@@ -60,8 +60,9 @@ flags.DEFINE_float("labelled_weight", ConditionalConfig.labelled_weight,
                    "M2's --labelled_weight (0: N_l / N, the paper's objective)")
 flags.DEFINE_bool("m1", False, "M1+M2: M2 on the latent means of an M1 VAE (784-600-600-50, 50 epochs)")
 flags.DEFINE_enum("m1_features", ConditionalConfig.m1_features, ["mean", "sample"], "M1+M2's --m1_features")
-flags.DEFINE_enum("gaussian_scale", ConditionalConfig.gaussian_scale, ["learned", "per_channel"],
-                  "M1+M2's --gaussian_scale (the likelihood of M1's latents)")
+flags.DEFINE_enum("gaussian_scale", "", ["", "learned", "per_channel"],
+                  "M1+M2's --gaussian_scale (the likelihood of M1's latents; empty: the config's default, per_channel "
+                  "with --m1; the runs before that default passed learned)")
 flags.DEFINE_string("m1_dir", "runs/m2_diagnosis_m1", "where the M1 VAE is trained, or reused when it is there")
 flags.DEFINE_enum("split", "validation", ["validation", "test"], "what is measured (see the module docstring)")
 flags.DEFINE_string("tag", "", "appended to the results' file name")

@@ -126,10 +126,9 @@ def test_m1_plus_m2_on_sampled_latents_draws_them_from_m1s_posterior_at_training
 
     m1 = make(CASES[0])  # 2 latents
     model = M2(ConditionalConfig(model="m2", input_shape=(6, 10, 1), architecture="mlp", hidden_units=(7,),
-                                 latent_dim=3, num_classes=5, m1_dir="/a/trained/vae", m1_features="sample",
-                                 gaussian_scale="per_channel"), m1)
+                                 latent_dim=3, num_classes=5, m1_dir="/a/trained/vae", m1_features="sample"), m1)
     model.build(None)
-    assert model.likelihood.raw_scale.shape == (2,)  # one scale per M1 latent
+    assert model.likelihood.raw_scale.shape == (2,)  # one scale per M1 latent: the default with m1_dir
     x, seed = tf.random.stateless_uniform([3, 6, 10, 1], [0, 1]), tf.constant([1, 2], tf.int64)
     q = m1.posterior(x)
     expected = q.mean() + q.stddev() * replica_normal(1, 3, 2, seed)[0]

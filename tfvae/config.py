@@ -87,9 +87,10 @@ class ImageModelConfig(ModelConfig):
                                 f"(default {DEFAULT_HIDDEN})")
     likelihood: str = field("bernoulli", "p(x|z)", LIKELIHOODS)
     pixels: str = field("", f"pixel representation (default by likelihood: {DEFAULT_PIXELS})", PIXELS)
-    gaussian_scale: str = field("learned", "gaussian likelihood: a learned global scale, a learned scale per channel "
+    gaussian_scale: str = field("", "gaussian likelihood: a learned global scale, a learned scale per channel "
                                 "(per_channel; with --m1_dir: per M1 latent), or the closed-form optimum sqrt(MSE) of "
-                                "the batch", GAUSSIAN_SCALES)
+                                "the batch; empty: per_channel for cvae and m2 with --m1_dir (chosen on validation, "
+                                "README), learned otherwise", ("", *GAUSSIAN_SCALES))
     num_mixtures: int = field(5, "logistic likelihood: mixture components per pixel")
 
     def __post_init__(self):
@@ -98,7 +99,11 @@ class ImageModelConfig(ModelConfig):
         self.hidden_units = tuple(int(u) for u in self.hidden_units)
         if not self.pixels:
             self.pixels = DEFAULT_PIXELS.get(self.likelihood, "")
+        self.gaussian_scale = self.gaussian_scale or self.default_gaussian_scale()
         super().__post_init__()
+
+    def default_gaussian_scale(self):
+        return "learned"
 
     def validate(self):
         _require(self.architecture in ARCHITECTURES, "architecture", f"must be one of {ARCHITECTURES}")
@@ -184,6 +189,9 @@ class ConditionalConfig(VAEConfig):
     m1_features: str = field("mean", "cvae, m2 with --m1_dir: the modelled latents z1 of an image: the mean of M1's "
                              "q(z1|x), or a draw z1 ~ q(z1|x) afresh at every training step (the mean when "
                              "evaluating and classifying)", M1_FEATURES)
+
+    def default_gaussian_scale(self):
+        return "per_channel" if self.m1_dir else "learned"  # M1's latents differ in spread (tfvae/models/m2.py)
 
     def validate(self):
         super().validate()

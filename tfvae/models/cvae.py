@@ -12,8 +12,8 @@ every class at once by broadcasting (tfvae/models/m2.py). Labels y enter as one-
 With `m1_dir` (M1+M2, Kingma et al. 2014) the modelled data are not the images but the latents z1 [L1] of a trained,
 frozen VAE (M1): the means E[q(z1|x)], or (config.m1_features = "sample") a fresh draw z1 ~ q(z1|x) at every training
 step as Kingma et al. do, seen as [1, 1, L1] "images" under a Gaussian likelihood (config.gaussian_scale: one learned
-scale, or one per latent); images still go
-in (the M1 encoder runs first) and come out (the M1 decoder renders decoded latents). M1's weights are weights of this
+scale per latent by default, or one for all); images still go in (the M1 encoder runs first) and come out (the M1
+decoder renders decoded latents). M1's weights are weights of this
 model (not trainable), so a checkpoint holds both. The model does not read M1: its caller restores the VAE of
 `m1_dir` and passes it (`CVAE(config, m1)`).
 """
