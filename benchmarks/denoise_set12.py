@@ -1,7 +1,8 @@
 """Denoising Set12 at sigma 15, 25 and 50 and the 63 colour images of ../shared/data/color at sigma 25: the shipped
-convolutional denoiser (one pass: tfvae.denoise's default), EPLL with the shipped GMM prior (its default, the paper's
-schedule, its fast mode), the learned denoiser and flow patch priors, beside scikit-image's non-local means, wavelet
-and TV denoisers and BM3D / CBM3D (when the `bm3d` package is installed).
+convolutional denoiser (its self-ensemble over 8 flips and rotations, tfvae.denoise's default, and its one pass),
+EPLL with the shipped GMM prior (its default, the paper's schedule, its fast mode), the learned denoiser and flow
+patch priors, beside scikit-image's non-local means, wavelet and TV denoisers and BM3D / CBM3D (when the `bm3d`
+package is installed).
 
     python benchmarks/denoise_set12.py [--denoiser=PATH.keras] [--flow=PATH.keras] [--conv=PATH.keras] [--output=...]
     python benchmarks/denoise_set12.py --flow=flow --only="EPLL, flow prior" --timing_note="..."
@@ -18,7 +19,7 @@ output on the 0-255 scale; seconds are wall-clock for the denoiser call alone (t
 warm-up crop first, so graph building is not counted), per image and averaged over the seven 256x256 images (the other
 five are 512x512). Colour: the 63 images of ../shared/data/color (LIVE1, McMaster, Set14, Set5) at sigma 25 on
 R, G and B, seed 1000 * 25 + image index, PSNR over all three channels, seconds per megapixel. Writes per-image PSNR,
-averages and seconds, and the before/after picture benchmarks/results/denoise_example.png (noisy | GMM | conv | clean).
+averages and seconds, and the before/after picture benchmarks/results/denoise_example.png (noisy | GMM | conv x8 | clean).
 
 Baseline settings, fixed rules rather than per-image tuning: NLM with patch 5x5, search 13x13, h = 0.8 sigma,
 sigma given (scikit-image's documented recommendation for fast_mode); wavelet: BayesShrink, soft thresholds,
@@ -38,13 +39,14 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import machine  # noqa: E402
-from tfvae.data import read_image, write_image  # noqa: E402
+from tfvae.data import image_files, read_image, write_image  # noqa: E402
 from tfvae.restoration import denoise as denoise_lib  # noqa: E402
 from tfvae.restoration.denoise import FAST_STRIDE  # noqa: E402
 
 SET12 = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "denoise", "set12")
 COLOUR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "color")
 CONV = "conv prior (one pass)"
+CONV8 = "conv prior, self-ensemble x8 (default)"
 SIGMAS = (15, 25, 50)
 PUBLISHED_SIGMA25 = {"EPLL (Zoran & Weiss, from Zhang et al. 2017)": 29.69, "BM3D (same table)": 29.97}
 
@@ -56,7 +58,8 @@ def methods(denoiser_path, flow_path, conv_path):
     gmm = denoise_lib.load_prior("gmm")
     conv = denoise_lib.load_prior(conv_path)
     found = {
-        CONV: lambda x, s: denoise_lib.denoise(x, s, conv).numpy(),
+        CONV8: lambda x, s: denoise_lib.denoise(x, s, conv, ensemble=8).numpy(),
+        CONV: lambda x, s: denoise_lib.denoise(x, s, conv, ensemble=1).numpy(),
         # EPLL's default is the paper's 5-step schedule with the constant border weight (tfvae/restoration/epll.py)
         "EPLL, GMM prior": lambda x, s: denoise_lib.denoise(x, s, gmm).numpy(),
         f"EPLL, GMM prior, fast (stride {FAST_STRIDE})": lambda x, s: denoise_lib.denoise(
@@ -91,7 +94,8 @@ def colour_methods(conv_path):
 
     conv = denoise_lib.load_prior(conv_path)
     found = {
-        f"{CONV}, opponent channels": lambda x, s: denoise_lib.denoise(x, s, conv).numpy(),
+        f"{CONV8}, opponent channels": lambda x, s: denoise_lib.denoise(x, s, conv, ensemble=8).numpy(),
+        f"{CONV}, opponent channels": lambda x, s: denoise_lib.denoise(x, s, conv, ensemble=1).numpy(),
         f"EPLL, GMM prior, fast (stride {FAST_STRIDE}), opponent channels": lambda x, s: denoise_lib.denoise(
             x, s, denoise_lib.load_prior("gmm"), stride=FAST_STRIDE).numpy(),
         "NLM (scikit-image)": lambda x, s: restoration.denoise_nl_means(
@@ -114,6 +118,9 @@ def colour_methods(conv_path):
 def colour_rows(found, images, results):
     """Runs the colour methods at sigma 25 into results["colour"]["methods"]."""
     table = results.setdefault("colour", {"sigma": 25, "images": list(images), "methods": {}})
+    if table["images"] != list(images):  # rows merged from a run on other images (or other noise) would not compare
+        print(f"colour: dropping the rows of other images: {sorted(table['methods'])}")
+        table.update(images=list(images), methods={})
     for fn in found.values():
         fn(next(iter(images.values()))[:64, :64], 25 / 255)
     for name, fn in found.items():
@@ -199,9 +206,8 @@ def main():
         if args.timing_note:
             results.setdefault("timing_notes", {})[name] = args.timing_note
     if colour_found:
-        files = sorted(glob.glob(os.path.join(COLOUR, "*", "*.png")))
-        colour_images = {os.path.relpath(f, COLOUR)[:-4]: read_image(f, channels=3).astype(np.float32) / 255
-                         for f in files}
+        colour_images = {os.path.splitext(os.path.relpath(f, COLOUR))[0]: read_image(f, channels=3).astype(
+            np.float32) / 255 for f in image_files(COLOUR)}  # PNG and McMaster's TIFF
         colour_rows(colour_found, colour_images, results)
         if args.timing_note:
             results.setdefault("timing_notes", {}).update({name: args.timing_note for name in colour_found})
@@ -213,9 +219,9 @@ def main():
         json.dump(results, f, indent=2)
     os.replace(args.output + ".tmp", args.output)
     if args.only:  # the picture needs the GMM's row
-        print(f"Merged {list(found)} into {args.output}")
+        print(f"Merged {list(found) + list(colour_found)} into {args.output}")
         return
-    panels = [examples["noisy"], examples["EPLL, GMM prior"], examples[CONV], examples["clean"]]
+    panels = [examples["noisy"], examples["EPLL, GMM prior"], examples[CONV8], examples["clean"]]
     gap = np.ones((panels[0].shape[0], 4), np.float32)
     picture = np.concatenate(sum([[p, gap] for p in panels], [])[:-1], 1)
     write_image(os.path.join(os.path.dirname(args.output), "denoise_example.png"),

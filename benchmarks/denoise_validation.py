@@ -6,7 +6,8 @@ The validation split: the 20 images of ../shared/data/denoise/train400 at sorted
 (tfvae/restoration/conv_prior.py: VALIDATION_EVERY; never trained on by apps.train_denoiser), listed in the JSON.
 Noise: white Gaussian, seed 1000 * sigma + image index, not clipped; PSNR of the clipped output on the 0-255 scale.
 Compares, at sigma 15, 25 and 50: the one pass D(y, sigma) against plug-and-play schedules (tfvae/restoration/pnp.py),
-and the network computing in float32 against mixed bfloat16 (what it was trained in), with seconds per 180x180 image.
+each network call as it is or as the self-ensemble over the 8 flips and rotations ("x8"), and the network computing in
+float32 against mixed bfloat16 (what it was trained in), with seconds per 180x180 image.
 """
 
 import argparse
@@ -57,13 +58,14 @@ def main():
     model = denoise_lib.load_prior(args.prior)
     results = {"machine": machine(), "prior": args.prior, "validation_images": [os.path.basename(f) for f in files],
                "trained_precision": model.precision, "rows": {}}
-    cases = [(name, betas, model.precision) for name, betas in SCHEDULES.items()]
+    cases = [(name, betas, model.precision, 1) for name, betas in SCHEDULES.items()]
     other = "float32" if model.precision != "float32" else "mixed_bfloat16"
-    cases.append(("one pass (1,)", (1.0,), other))
+    cases.append(("one pass (1,)", (1.0,), other, 1))
+    cases += [(f"{name} x8", SCHEDULES[name], model.precision, 8) for name in ("one pass (1,)", "pnp (1, 4)")]
     models = {model.precision: model, other: with_precision(model, other)}
-    for name, betas, precision in cases:
+    for name, betas, precision, ensemble in cases:
         prior = models[precision]
-        denoise_lib.denoise(images[0][:64, :64], 0.1, prior=prior, betas=betas)  # graph built before timing
+        denoise_lib.denoise(images[0][:64, :64], 0.1, prior=prior, betas=betas, ensemble=ensemble)  # graph first
         row = {}
         for sigma in SIGMAS:
             scores, seconds = [], []
@@ -71,7 +73,7 @@ def main():
                 noisy = clean + sigma / 255 * np.random.default_rng(1000 * sigma + index).normal(
                     size=clean.shape).astype(np.float32)
                 start = time.perf_counter()
-                restored = denoise_lib.denoise(noisy, sigma / 255, prior=prior, betas=betas).numpy()
+                restored = denoise_lib.denoise(noisy, sigma / 255, prior=prior, betas=betas, ensemble=ensemble).numpy()
                 seconds.append(time.perf_counter() - start)
                 scores.append(psnr(restored, clean))
             row[str(sigma)] = {"psnr": float(np.mean(scores)), "seconds_per_image": float(np.mean(seconds))}

@@ -54,6 +54,41 @@ def test_pnp_with_an_exact_mmse_denoiser_reaches_the_closed_form_map():
         assert error < (0.02 if m == 3 else 0.002), (m, error)  # O(1 / m)
 
 
+def test_self_ensemble_is_the_mean_over_the_eight_flips_and_rotations():
+    """D8(x) = 1/8 sum_T T^-1 D(T x): against numpy's rotations and flips, with a denoiser that is not equivariant
+    (it weighs each pixel by its position); an equivariant one (pointwise) is its own ensemble."""
+    def positional(batch, s):  # [B, H, W, C] -> the same, depending on where a pixel is
+        h, w = tf.shape(batch)[1], tf.shape(batch)[2]
+        ramp = tf.cast(tf.range(h)[:, None] * 3 + tf.range(w)[None, :] * 7 % 5, tf.float32)[None, :, :, None]
+        return batch * ramp + s * batch ** 2
+
+    x = np.random.default_rng(0).uniform(size=(5, 7, 2)).astype(np.float32)
+    one = lambda v: positional(tf.constant(np.ascontiguousarray(v))[None], 0.5)[0].numpy()  # noqa: E731
+    expected = np.mean([np.rot90(one(np.rot90(x[:, ::-1] if flip else x, k)), -k)[:, ::-1] if flip else
+                        np.rot90(one(np.rot90(x, k)), -k) for k in range(4) for flip in (False, True)], 0)
+    got = pnp.self_ensemble(positional)(tf.constant(x), 0.5).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert not np.allclose(got, one(x))
+    pointwise = lambda batch, s: tf.sqrt(batch) + s  # noqa: E731
+    np.testing.assert_allclose(pnp.self_ensemble(pointwise)(tf.constant(x), 0.5).numpy(), np.sqrt(x) + 0.5,
+                               rtol=1e-6)
+
+
+def test_denoise_takes_one_pass_or_the_ensemble_of_an_image_prior_only():
+    prior = conv_prior.ConvDenoiser(channels=1, **TINY)
+    prior.build()
+    image = np.random.default_rng(1).uniform(size=(12, 10)).astype(np.float32)
+    one, eight = (denoise_lib.denoise(image, 0.1, prior, ensemble=e).numpy() for e in (1, 8))
+    net = lambda v: prior((tf.constant(np.ascontiguousarray(v))[None, ..., None], tf.constant([0.1])))[0, ..., 0]  # noqa: E731
+    np.testing.assert_allclose(one, np.clip(net(image), 0, 1), atol=1e-5)
+    np.testing.assert_allclose(denoise_lib.denoise(image, 0.1, prior).numpy(), eight)  # the default
+    assert not np.allclose(one, eight)
+    with pytest.raises(ValueError, match=r"ensemble must be one of \(1, 8\)"):
+        denoise_lib.denoise(image, 0.1, prior, ensemble=4)
+    with pytest.raises(ValueError, match="with a patch prior"):
+        denoise_lib.denoise(image, 0.1, denoise_lib.load_prior("gmm"), ensemble=8)
+
+
 @pytest.mark.parametrize("shape", [(13, 17, 1), (9, 31, 3), (40, 24, 1)])
 def test_the_network_is_fully_convolutional(shape):
     model = conv_prior.ConvDenoiser(shape[-1], **TINY)

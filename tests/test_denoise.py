@@ -245,6 +245,7 @@ RESTORE_INPUTS = {"mask": (np.random.default_rng(7).uniform(size=(20, 17)) > 0.5
                   "zero": np.float32(0.0)}
 CALLS = {**{name: ("denoise", {"image": name, "sigma": "sigma"}) for name in ("grey", "colour", "grey3")},
          "gmm": ("denoise_gmm", {"image": "grey", "sigma": "sigma"}),
+         "conv_fast": ("denoise_fast", {"image": "colour", "sigma": "sigma"}),
          "fast": ("denoise_gmm_fast", {"image": "grey", "sigma": "sigma"}),
          "inpaint": ("inpaint", {"image": "grey", "mask": "mask", "sigma": "zero"}),
          "deblur": ("deblur", {"image": "colour", "kernel": "kernel", "sigma": "sigma"}),
@@ -312,6 +313,9 @@ def test_exported_denoiser_equals_the_function_without_tfvae(prior_file, conv_fi
     np.testing.assert_allclose(outputs["grey3"], tfvae.denoise(inputs["grey3"], SIGMA, prior=conv), atol=1e-5)
     np.testing.assert_allclose(outputs["colour"], tfvae.denoise(inputs["colour"], SIGMA, prior=conv), atol=1e-5)
     np.testing.assert_allclose(outputs["gmm"], tfvae.denoise(inputs["grey"], SIGMA, prior=gmm), atol=1e-5)
+    np.testing.assert_allclose(outputs["conv_fast"], tfvae.denoise(inputs["colour"], SIGMA, prior=conv, ensemble=1),
+                               atol=1e-5)
+    assert not np.allclose(outputs["conv_fast"], outputs["colour"], atol=1e-4)  # the one pass, not the ensemble
     np.testing.assert_allclose(outputs["fast"], tfvae.denoise(inputs["grey"], SIGMA, prior=gmm,
                                                               stride=FAST_STRIDE), atol=1e-5)
     assert not np.allclose(outputs["grey"], outputs["gmm"], atol=1e-3)
@@ -327,8 +331,9 @@ def test_exported_denoiser_equals_the_function_without_tfvae(prior_file, conv_fi
                                            "[H, W] or [H, W, C]"]):
         assert expected in result["errors"][name], (expected, result["errors"][name][:300])
     # BUILD.md's request bodies for the denoiser (TF Serving model "denoise"), one per signature.
-    assert sorted(signature for signature, _ in REQUESTS) == ["deblur", "denoise", "denoise_gmm", "denoise_gmm_fast",
-                                                              "inpaint", "serving_default", "upscale"]
+    assert sorted(signature for signature, _ in REQUESTS) == ["deblur", "denoise", "denoise_fast", "denoise_gmm",
+                                                              "denoise_gmm_fast", "inpaint", "serving_default",
+                                                              "upscale"]
     specs = {"image": tf.TensorSpec(None, tf.float32), "sigma": tf.TensorSpec([], tf.float32),
              "mask": tf.TensorSpec([None, None], tf.float32), "kernel": tf.TensorSpec([None, None], tf.float32),
              "factor": tf.TensorSpec([], tf.int32)}
@@ -344,6 +349,7 @@ def test_exported_denoiser_equals_the_function_without_tfvae(prior_file, conv_fi
                            "upscale": lambda: deg_lib.Downsample(int(inputs.get("factor")), sigma=sigma)}[signature]()
             expected = tfvae.restore(inputs["image"], degradation, prior=conv).numpy()
         else:
-            expected = tfvae.denoise(inputs["image"], sigma, prior=prior, stride=stride).numpy()
+            ensemble = 1 if signature == "denoise_fast" else None
+            expected = tfvae.denoise(inputs["image"], sigma, prior=prior, stride=stride, ensemble=ensemble).numpy()
         assert not row and np.asarray(response["outputs"]).shape == expected.shape
         np.testing.assert_allclose(response["outputs"], expected, atol=1e-5, err_msg=signature)

@@ -258,7 +258,7 @@ def test_build_md_has_a_request_body_for_every_signature(served, name):
 def test_every_request_body_of_build_md_is_checked():
     assert {family for family, _, _ in ALL_REQUESTS} <= {*FAMILIES, "denoise"}
     assert {signature for family, signature, _ in ALL_REQUESTS if family == "denoise"} == {
-        "serving_default", "denoise", "denoise_gmm", "denoise_gmm_fast", "inpaint", "deblur", "upscale"}
+        "serving_default", "denoise", "denoise_fast", "denoise_gmm", "denoise_gmm_fast", "inpaint", "deblur", "upscale"}
 
 
 def test_rest_semantics_of_the_emulation():

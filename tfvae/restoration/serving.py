@@ -8,7 +8,10 @@ serves them; loading needs TensorFlow only), each taking image (float32 [H, W] o
 of 8-bit images) and returning {image}, the restoration of the same shape:
 
 - `denoise` (also `serving_default`): tfvae.denoise with the exported prior (a colour image prior for [H, W, 3] where
-  one is exported with it; a grey prior sees colour through the opponent transform);
+  one is exported with it; a grey prior sees colour through the opponent transform), an image prior's
+  self-ensemble over the 8 flips and rotations;
+- `denoise_fast`: the exported prior's fast mode: an image prior's one pass (ensemble 1), a patch prior's EPLL at
+  patch stride FAST_STRIDE;
 - `denoise_gmm`: EPLL with the GMM (`--gmm`; by default the exported prior if it is one, else the shipped GMM) at
   patch stride 1;
 - `denoise_gmm_fast`: the same at patch stride FAST_STRIDE = 3 (README has the measured speed/quality trade-off);
@@ -32,7 +35,7 @@ from tfvae.restoration import restore as restore_lib
 from tfvae.restoration.gmm import PatchGMM
 
 FAST_STRIDE = denoise_lib.FAST_STRIDE
-SIGNATURES = ("denoise", "denoise_gmm", "denoise_gmm_fast", "inpaint", "deblur", "upscale")
+SIGNATURES = ("denoise", "denoise_fast", "denoise_gmm", "denoise_gmm_fast", "inpaint", "deblur", "upscale")
 UPSCALE_FACTORS = (2, 3, 4)
 
 
@@ -53,6 +56,9 @@ class Denoiser(tf.Module):
         spec = [tf.TensorSpec(None, tf.float32, name="image"), tf.TensorSpec([], tf.float32, name="sigma")]
         self.denoise = tf.function(lambda image, sigma: self._restore(image, sigma, self.prior_model, 1),
                                    input_signature=spec)
+        self.denoise_fast = tf.function(lambda image, sigma: self._restore(
+            image, sigma, self.prior_model, 1 if self.prior_model is not None else FAST_STRIDE, fast=True),
+            input_signature=spec)
         self.denoise_gmm = tf.function(lambda image, sigma: self._restore(image, sigma, None, 1), input_signature=spec)
         self.denoise_gmm_fast = tf.function(lambda image, sigma: self._restore(image, sigma, None, FAST_STRIDE),
                                             input_signature=spec)
@@ -69,16 +75,17 @@ class Denoiser(tf.Module):
     def gmm(self):
         return PatchGMM.from_eigendecomposition(self.log_weights, self.eigenvalues, self.eigenvectors)
 
-    def _restore(self, image, sigma, prior, stride):
+    def _restore(self, image, sigma, prior, stride, fast=False):
         """image [H, W] or [H, W, C] (rank and C known only when run) -> {"image": restored, same shape} by `prior`
-        (None: the GMM)."""
+        (None: the GMM); fast: an image prior's one pass."""
         grey_prior = prior if prior is not None else self.gmm()
         colour_prior = self.colour_model if prior is not None and self.colour_model is not None else grey_prior
 
         def run(image3, colour):
-            if colour:
-                return denoise_lib.denoise(image3, sigma, colour_prior, "opponent", stride)
-            return denoise_lib.denoise(image3, sigma, grey_prior, stride=stride)
+            chosen = colour_prior if colour else grey_prior
+            ensemble = 1 if fast and denoise_lib.is_image_prior(chosen) else None
+            return denoise_lib.denoise(image3, sigma, chosen, "opponent" if colour else None, stride,
+                                       ensemble=ensemble)
 
         return {"image": self._by_channels(image, run, 1)}
 
@@ -138,7 +145,8 @@ def export_denoiser(prior_path, export_dir, overwrite=False, gmm_path=None):
     if not isinstance(gmm, PatchGMM):
         raise ValueError(f"{gmm_path} is not a GMM (.npz)")
     module = Denoiser(prior, gmm, colour_prior)
-    signatures = {"serving_default": module.denoise, "denoise": module.denoise, "denoise_gmm": module.denoise_gmm,
+    signatures = {"serving_default": module.denoise, "denoise": module.denoise, "denoise_fast": module.denoise_fast,
+                  "denoise_gmm": module.denoise_gmm,
                   "denoise_gmm_fast": module.denoise_gmm_fast, "inpaint": module.inpaint, "deblur": module.deblur,
                   "upscale": module.upscale}
     config = {"prior": os.path.abspath(denoise_lib.prior_file(prior_path)), "prior_type": type(prior).__name__,
