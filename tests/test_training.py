@@ -187,7 +187,7 @@ def test_a_new_run_starts_from_the_weights_of_init_from(tmp_path, tiny_npz):
             families.train(model_config, dataclasses.replace(still, init_from=case), data, str(tmp_path / "new"),
                            verbose=0, validate=False)
     wider = dataclasses.replace(model_config, latent_dim=4)
-    with pytest.raises(ConfigError, match="shapes differ from this vae model's"):
+    with pytest.raises(ConfigError, match="weights' shapes differ from this vae model's"):
         families.train(wider, dataclasses.replace(still, init_from=str(tmp_path / "source")), data,
                        str(tmp_path / "new"), verbose=0, validate=False)
     assert not os.path.exists(tmp_path / "new")  # refused before anything is written

@@ -94,10 +94,12 @@ def initial_weights(model_config, train_config, model_dir):
     model = make_model(model_config)
     model.build(None)
     shapes = [tuple(w.shape) for w in source.weights]
-    if type(source) is not type(model) or shapes != [tuple(w.shape) for w in model.weights]:
-        raise ConfigError(f"--init_from={path} is a {type(source).__name__} of {len(shapes)} weights whose shapes differ "
-                          f"from this {model_config.model} model's {len(model.weights)}: give the flags of its "
-                          "family and architecture")
+    if type(source) is not type(model):
+        raise ConfigError(f"--init_from={path} is a {type(source).__name__}, this run's --model={model_config.model} "
+                          f"a {type(model).__name__}: give the flags of its family and architecture")
+    if shapes != [tuple(w.shape) for w in model.weights]:
+        raise ConfigError(f"--init_from={path}: its {len(shapes)} weights' shapes differ from this "
+                          f"{model_config.model} model's {len(model.weights)}: give the flags of its architecture")
     return [w.numpy() for w in source.weights]
 
 
