@@ -48,7 +48,7 @@ PRIOR_FILES = {"gmm": PRIOR_FILE, "learned": LEARNED_PRIOR_FILE, "flow": FLOW_PR
                "conv_colour": CONV_COLOUR_PRIOR_FILE}
 # Chosen on the validation split (benchmarks/denoise_validation.py, epll_validation.py, restore_validation.py; README):
 # denoising, its self-ensemble 30.91 / 28.41 / 25.36 dB at sigma 15 / 25 / 50 against the GMM's 30.87 / 28.28 / 25.09;
-# restoration, ahead at inpainting and x4 upscaling, behind at deblurring and x2, and 6 to 12 times faster.
+# restoration, ahead at inpainting and x4 upscaling, behind at deblurring and x2, and 6 to 30 times faster.
 DEFAULT_PRIOR = "conv"
 MIN_SIDE = 8  # the smallest image side any prior takes (the 8x8 patches; the conv prior's padding)
 COLOUR_MODES = ("opponent", "per_channel")
