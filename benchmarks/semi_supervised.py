@@ -18,8 +18,9 @@ other training image is unlabelled. Models (dynamic binarization, Bernoulli p(x|
   vector classifier as q(y|z1)) on the latent means z1 of the M1 (--m1_features=mean). Both were chosen on the
   validation split (results/m2_diagnosis_m1_m2_long*.json: 200 epochs, 100 labels, q(y|x) error 11.8% for mean /
   per_channel against 13.8% mean / learned, 14.2% sample / per_channel, 15.5% sample / learned).
-M2 and M1+M2 train for --epochs_m2 epochs (at most --max_minutes each; the CVAE --epochs_cvae) and are reported after
-the epoch chosen on validation for each (REPORT_EPOCHS); their test error every --every epochs is recorded (the error over training).
+M2 and M1+M2 train for --epochs_m2 and --epochs_m1_m2 epochs (at most --max_minutes each; the CVAE --epochs_cvae) and
+are reported after the epoch chosen on validation for each (REPORT_EPOCHS); --models=m1_m2 re-runs one of them into
+the existing record. Their test error every --every epochs is recorded (the error over training).
 CAS: the fixed image classifier trained on --cas_per_class draws per class from the CVAE (all 8,000 labels), M2 and
 M1+M2 (100 labels), tested on the real test set, beside the same classifier trained on the 8,000 real training
 images. Results go to benchmarks/results/semi_supervised.json and are printed as Markdown tables.
@@ -52,7 +53,10 @@ CVAE = ConditionalConfig(model="cvae", input_shape=SHAPE, architecture="mlp", hi
 
 flags.DEFINE_list("labels", ["100", "600", "1000"], "numbers of labelled training images")
 flags.DEFINE_integer("epochs_m1", 50, "training epochs of the M1 VAE")
-flags.DEFINE_integer("epochs_m2", 300, "training epochs of M2 and M1+M2")
+flags.DEFINE_integer("epochs_m2", 300, "training epochs of M2")
+flags.DEFINE_integer("epochs_m1_m2", 520, "training epochs of M1+M2")
+flags.DEFINE_list("models", ["m2", "m1_m2"], "which of m2, m1_m2 to train; with one, its fields (rows, CAS) replace "
+                  "those of the existing --output record, and the CVAE is not trained")
 flags.DEFINE_integer("epochs_cvae", 30, "training epochs of the CVAE (CAS)")
 flags.DEFINE_float("max_minutes", 60, "training of one M2 or M1+M2 stops at the first epoch end past this")
 flags.DEFINE_integer("every", 5, "epochs between two test errors of the error-over-training record")
@@ -67,11 +71,11 @@ flags.DEFINE_string("output", os.path.join(os.path.dirname(os.path.abspath(__fil
 FLAGS = flags.FLAGS
 
 # The epoch after which M2 and M1+M2 are reported: that of the lowest validation error with 100 labels
-# (benchmarks/m2_diagnosis.py, 10 or 20 epochs apart: results/m2_diagnosis_m2_long.json, M2 over 300 epochs, lowest at
-# 300; results/m2_diagnosis_m1_m2_long_mean_per_channel.json, M1+M2 over 200 epochs, lowest at 200, the last measured).
-# 600 and 1,000 labels were not validated this long; they take the epochs of 100 labels.
-REPORT_EPOCHS = {("m2", 100): 300, ("m1_m2", 100): 200, ("m2", 600): 300, ("m1_m2", 600): 200, ("m2", 1000): 300,
-                 ("m1_m2", 1000): 200}
+# (benchmarks/m2_diagnosis.py, 20 epochs apart: results/m2_diagnosis_m2_long.json, M2 over 300 epochs, lowest at 300;
+# results/m2_diagnosis_m1_m2_600_mean_per_channel.json, M1+M2 over 600 epochs, lowest at 520: 10.6%, on a plateau of
+# 10.6 to 11.6% from epoch 220 on). 600 and 1,000 labels were not validated this long; they take the same epochs.
+REPORT_EPOCHS = {("m2", 100): 300, ("m1_m2", 100): 520, ("m2", 600): 300, ("m1_m2", 600): 520, ("m2", 1000): 300,
+                 ("m1_m2", 1000): 520}
 
 
 class ErrorOverTraining(keras.callbacks.Callback):
@@ -113,7 +117,8 @@ def report(record):
         for name in ("m2", "m1_m2"):
             r[name], r[f"{name}_report_epoch"] = reported(r, name)
     print(f"\nmnist_offline (8,000 train / 2,000 test); M1 VAE {record['epochs_m1']} epochs, M2 / M1+M2 trained "
-          f"{record['epochs_m2']} epochs and reported at REPORT_EPOCHS, "
+          f"{record['epochs_m2']} / {record.get('epochs_m1_m2', record['epochs_m2'])} epochs and reported at "
+          "REPORT_EPOCHS, "
           f"CVAE {record.get('epochs_cvae', record['epochs_m2'])}; alpha "
           f"{record['alpha']}, labelled weight {record['labelled_weight']}, classifier {record['classifier']}; "
           f"{record['machine']}\n")
@@ -146,6 +151,10 @@ def main(argv):
             record = json.load(f)
         report(record)
         return write(record)
+    if not FLAGS.models or not set(FLAGS.models) <= {"m2", "m1_m2"}:
+        sys.exit(f"error: --models={','.join(FLAGS.models)}: one or both of m2, m1_m2")
+    if set(FLAGS.models) != {"m2", "m1_m2"} and not os.path.isfile(FLAGS.output):
+        sys.exit(f"error: --models={','.join(FLAGS.models)} merges into --output={FLAGS.output}, which does not exist")
     logging.set_verbosity(logging.WARNING)
     data = data_lib.load("mnist_offline")
     real_train, real_test = data.x_train / np.float32(255), data.x_test / np.float32(255)
@@ -164,33 +173,59 @@ def main(argv):
             m2 = dataclasses.replace(M2, alpha=FLAGS.alpha, classifier=FLAGS.classifier,
                                      labelled_weight=FLAGS.labelled_weight)
             m1_m2 = dataclasses.replace(m2, m1_dir=m1_dir, gaussian_scale="per_channel")
-            for name, config in (("m2", m2), ("m1_m2", m1_m2)):
+            for name, config, epochs in (("m2", m2, FLAGS.epochs_m2), ("m1_m2", m1_m2, FLAGS.epochs_m1_m2)):
+                if name not in FLAGS.models:
+                    continue
                 # The budget's callback goes first, so the error record sees its stop at the same epoch end.
                 errors = ErrorOverTraining(data, FLAGS.every)
                 callbacks = [common.WallClockBudget(60 * FLAGS.max_minutes), errors]
                 model, timings[f"{name}_{num_labels}"] = train(config, data, os.path.join(work, f"{name}_{num_labels}"),
-                                                               FLAGS.epochs_m2, num_labels, callbacks)
+                                                               epochs, num_labels, callbacks)
                 row[f"{name}_final"] = semi_supervised.m2_error(model, data)
                 row[f"{name}_epochs"], row[f"{name}_history"] = callbacks[0].epochs, errors.history
                 if num_labels == min(map(int, FLAGS.labels)):
                     samplers[f"{name} ({num_labels} labels)"] = cas.model_sampler(model)
             print(row, flush=True)
             rows.append(row)
-        if FLAGS.cas_per_class:
+        full = set(FLAGS.models) == {"m2", "m1_m2"}
+        if FLAGS.cas_per_class and full:
             cvae, timings["cvae"] = train(CVAE, data, os.path.join(work, "cvae"), FLAGS.epochs_cvae)
             samplers = {"cvae (8,000 labels)": cas.model_sampler(cvae), **samplers}
+        if FLAGS.cas_per_class:
             real = cas.real_accuracy(real_train, data.y_train, real_test, data.y_test, 10)
         for name, sample in samplers.items() if FLAGS.cas_per_class else ():
             cas_rows.append({"model": name, "cas": cas.score(sample, real_test, data.y_test, 10, FLAGS.cas_per_class),
                              "real": real})
             print(cas_rows[-1], flush=True)
     record = {"machine": common.machine(), "epochs_m1": FLAGS.epochs_m1, "epochs_m2": FLAGS.epochs_m2,
-              "epochs_cvae": FLAGS.epochs_cvae,
+              "epochs_m1_m2": FLAGS.epochs_m1_m2, "epochs_cvae": FLAGS.epochs_cvae,
               "alpha": FLAGS.alpha, "classifier": FLAGS.classifier, "labelled_weight": FLAGS.labelled_weight,
               "max_minutes": FLAGS.max_minutes, "classifier_steps": classifiers.STEPS,
               "cas_per_class": FLAGS.cas_per_class, "test_error": rows, "cas": cas_rows, "wall_s": timings}
+    if not full:
+        record = merged(record, FLAGS.models)
     report(record)
     write(record)
+
+
+def merged(record, names):
+    """The existing --output record with the fields of the models `names` (rows by label count, CAS rows, timings,
+    epochs) taken from `record`, a run of those models alone."""
+    with open(FLAGS.output) as f:
+        old = json.load(f)
+    if record["cas"] and old["cas_per_class"] != record["cas_per_class"]:
+        sys.exit(f"error: --cas_per_class={record['cas_per_class']}: {FLAGS.output} has {old['cas_per_class']}")
+    by_labels = {r["num_labels"]: r for r in record["test_error"]}
+    for row in old["test_error"]:
+        new = by_labels.get(row["num_labels"], {})
+        row.update({k: v for k, v in new.items() if any(k.startswith(f"{n}_") for n in names)})
+    fresh = [r for r in record["cas"] if r["model"].split(" ")[0] in names]
+    old["cas"] = [r for r in old["cas"] if r["model"].split(" ")[0] not in names] + fresh
+    old["wall_s"].update({k: v for k, v in record["wall_s"].items() if k.split("_")[0] != "classifiers"})
+    old.update({k: record[k] for k in ("machine", "epochs_m1_m2")})
+    if "m2" in names:
+        old["epochs_m2"] = record["epochs_m2"]
+    return old
 
 
 if __name__ == "__main__":
