@@ -79,8 +79,8 @@ def test_denoise_takes_one_pass_or_the_ensemble_of_an_image_prior_only():
     prior.build()
     image = np.random.default_rng(1).uniform(size=(12, 10)).astype(np.float32)
     one, eight = (denoise_lib.denoise(image, 0.1, prior, ensemble=e).numpy() for e in (1, 8))
-    net = lambda v: prior((tf.constant(np.ascontiguousarray(v))[None, ..., None], tf.constant([0.1])))[0, ..., 0]  # noqa: E731
-    np.testing.assert_allclose(one, np.clip(net(image), 0, 1), atol=1e-5)
+    net = prior((tf.constant(image)[None, ..., None], tf.constant([0.1])))[0, ..., 0]
+    np.testing.assert_allclose(one, np.clip(net, 0, 1), atol=1e-5)
     np.testing.assert_allclose(denoise_lib.denoise(image, 0.1, prior).numpy(), eight)  # the default
     assert not np.allclose(one, eight)
     with pytest.raises(ValueError, match=r"ensemble must be one of \(1, 8\)"):

@@ -1,6 +1,7 @@
 """tfvae: variational autoencoders on TensorFlow, Keras 3 and TensorFlow Probability.
 
-`tfvae.denoise(image, sigma)` restores a noisy image with the shipped convolutional prior (tfvae/restoration/denoise.py);
+`tfvae.denoise(image, sigma)` restores a noisy image with the shipped convolutional prior
+(tfvae/restoration/denoise.py);
 `tfvae.restore(image, degradation)` inverts a known linear degradation, `tfvae.degradations` holds them (Inpaint, Blur,
 Downsample, Noise; tfvae/restoration/restore.py);
 `tfvae.colorize(image)` colourizes a grey image with the shipped colorizer (tfvae/colorization/inference.py).
