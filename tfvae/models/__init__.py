@@ -1,11 +1,15 @@
 """Models: Keras 3 subclassed models that build TFP distributions from network outputs; pure Keras (no disk access,
 no knowledge of families: tfvae/families/ maps a config to its model)."""
 
-from tfvae.models.colorizer import Colorizer
-from tfvae.models.cvae import CVAE
-from tfvae.models.hvae import HVAE
-from tfvae.models.m2 import M2
-from tfvae.models.vae import VAE
-from tfvae.models.vqvae import VQVAE
+import importlib
 
-__all__ = ["CVAE", "Colorizer", "HVAE", "M2", "VAE", "VQVAE"]
+MODULES = {"CVAE": "cvae", "Colorizer": "colorizer", "HVAE": "hvae", "M2": "m2", "VAE": "vae", "VQVAE": "vqvae"}
+__all__ = sorted(MODULES)
+
+
+def __getattr__(name):
+    """The model classes, each imported with its module when first used (so `tfvae.models.base` alone, which the
+    restoration priors train with, does not import TensorFlow Probability)."""
+    if name in MODULES:
+        return getattr(importlib.import_module(f"{__name__}.{MODULES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,7 +25,10 @@ level; the result goes back to RGB and is clipped. `colour="per_channel"` denois
 """
 
 import functools
+import importlib
+import json
 import os
+import zipfile
 
 import keras
 import numpy as np
@@ -33,7 +36,7 @@ import tensorflow as tf
 
 from tfvae.config import ConfigError
 from tfvae.progress import require_eager
-from tfvae.restoration import conv_prior, deep_prior, flow_prior  # noqa: F401  (registers the .keras priors' classes)
+from tfvae.restoration import conv_prior, deep_prior  # noqa: F401  (registers the .keras priors' classes)
 from tfvae.restoration import epll as epll_lib
 from tfvae.restoration import patches, pnp
 from tfvae.restoration.gmm import PatchGMM
@@ -73,8 +76,22 @@ def load_prior(path=None):
         raise FileNotFoundError(f"no prior at {path}; train one with apps.train_patch_prior or apps.train_denoiser "
                                 "(BUILD.md)")
     if path.endswith(".keras"):
+        _import_class_module(path)
         return keras.models.load_model(path, compile=False)  # a DenoiserPrior, FlowPatchPrior or ConvDenoiser
     return PatchGMM.load(path)
+
+
+def _import_class_module(path):
+    """Imports the tfvae module that defines the class saved in the .keras file at path (its config.json names it),
+    so that Keras finds the class registered and a prior costs only its own imports (the flow prior's is TFP). A file
+    that is not a readable .keras archive is left to Keras to report."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            module = json.loads(archive.read("config.json")).get("module", "")
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return
+    if module.startswith("tfvae."):
+        importlib.import_module(module)
 
 
 def default_prior(channels):
