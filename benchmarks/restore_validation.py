@@ -46,7 +46,12 @@ GRID = {  # top 49 / 255 (DPIR's) throughout; lambda 0.23 is DPIR's
     "image": [Schedule(steps, 49 / 255, lam, bottom) for steps in (4, 8, 16) for lam in (0.23, 1.0)
               for bottom in (restore_lib.SIGMA_FLOOR, 3 / 255)]
              + [Schedule(steps, 49 / 255, 0.23, bottom, project=True) for steps in (4, 8, 16, 32)
-                for bottom in (restore_lib.SIGMA_FLOOR, 3 / 255)],  # 32: 16 was the best of the rest
+                for bottom in (restore_lib.SIGMA_FLOOR, 3 / 255)]  # 32: 16 was the best of the rest
+             # DPIR's periodic self-ensemble with the schedules chosen without it, and longer ones for inpainting
+             + [Schedule(steps, 49 / 255, 0.23, 3 / 255, periodic=True) for steps in (8, 16)]
+             + [Schedule(steps, 49 / 255, 0.23, bottom, project=True, periodic=True) for steps in (16, 32)
+                for bottom in (restore_lib.SIGMA_FLOOR, 3 / 255)]
+             + [Schedule(32, 49 / 255, 0.23, 5 / 255, project=True, periodic=True)],  # 64 steps: over 10 s at 512^2
     "patch": [Schedule(steps, 49 / 255, lam) for steps in (4, 8) for lam in (0.23, 1.0)]
              + [Schedule(steps, 49 / 255, 0.23, project=True) for steps in (4, 8)],
 }
@@ -55,9 +60,11 @@ RICHARDSON_LUCY = (10, 30, 100)
 
 def label(kind, schedule):
     """A row's method name: "KIND Schedule(steps=.., top=.., lam=.., bottom=..)", then " projected" for project=True
-    (the names of the rows measured before Schedule had `project` stay as they were)."""
-    plain = repr(dataclasses.replace(schedule, project=False)).replace(", project=False", "")
-    return f"{kind} {plain}" + (" projected" if schedule.project else "")
+    and " periodic" for periodic=True (the names of the rows measured before Schedule had `project` and `periodic`
+    stay as they were)."""
+    plain = repr(dataclasses.replace(schedule, project=False, periodic=False))
+    plain = plain.replace(", project=False", "").replace(", periodic=False", "")
+    return f"{kind} {plain}" + (" projected" if schedule.project else "") + (" periodic" if schedule.periodic else "")
 
 
 def choose(results, kinds):
