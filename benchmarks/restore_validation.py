@@ -51,7 +51,8 @@ GRID = {  # top 49 / 255 (DPIR's) throughout; lambda 0.23 is DPIR's
              + [Schedule(steps, 49 / 255, 0.23, 3 / 255, periodic=True) for steps in (8, 16)]
              + [Schedule(steps, 49 / 255, 0.23, bottom, project=True, periodic=True) for steps in (16, 32)
                 for bottom in (restore_lib.SIGMA_FLOOR, 3 / 255)]
-             + [Schedule(32, 49 / 255, 0.23, 5 / 255, project=True, periodic=True)],  # 64 steps: over 10 s at 512^2
+             + [Schedule(32, 49 / 255, 0.23, 5 / 255, project=True, periodic=True)]  # 64 steps: over 10 s at 512^2
+             + [Schedule(8, top, lam, 3 / 255, periodic=True) for top, lam in ((49 / 255, 0.1), (25 / 255, 0.23))],
     "patch": [Schedule(steps, 49 / 255, lam) for steps in (4, 8) for lam in (0.23, 1.0)]
              + [Schedule(steps, 49 / 255, 0.23, project=True) for steps in (4, 8)],
 }

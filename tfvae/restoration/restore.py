@@ -98,12 +98,13 @@ class Schedule:
 # lambda = 0.23 (DPIR's) won against 1 everywhere. Ending a noise-free inpainting on its observed pixels (project)
 # gained 0.06 to 0.2 dB with the conv prior and tied with the GMM (best by 0.01 dB or less). DPIR's periodic
 # self-ensemble (Schedule.periodic) then won for the conv prior at every task: +0.64 / +0.47 dB at inpainting (with
-# 32 steps, which no longer drift; 16 with it: +0.57 / +0.14), +0.20 at deblurring, +0.33 / +0.11 at x2 / x4 (with 16
-# steps; 8 with it: +0.19 / +0.07). 64 steps would take over 10 s on a 512x512 image.
+# 32 steps, which no longer drift; 16 with it: +0.57 / +0.14), +0.20 at deblurring (+0.22 from a top of 25 / 255
+# rather than 49; lambda 0.1 lost), +0.33 / +0.11 at x2 / x4 (with 16 steps; 8 with it: +0.19 / +0.07). 64 steps
+# would take over 10 s on a 512x512 image.
 DEFAULT_SCHEDULES = {
     ("Inpaint", "image"): Schedule(steps=32, top=49 / 255, lam=0.23, bottom=3 / 255, project=True, periodic=True),
     ("Inpaint", "patch"): Schedule(steps=8, top=49 / 255, lam=0.23, project=True),
-    ("Blur", "image"): Schedule(steps=8, top=49 / 255, lam=0.23, bottom=3 / 255, periodic=True),
+    ("Blur", "image"): Schedule(steps=8, top=25 / 255, lam=0.23, bottom=3 / 255, periodic=True),
     ("Blur", "patch"): Schedule(steps=8, top=49 / 255, lam=0.23),
     ("Downsample", "image"): Schedule(steps=16, top=49 / 255, lam=0.23, bottom=3 / 255, periodic=True),
     ("Downsample", "patch"): Schedule(steps=8, top=49 / 255, lam=0.23),
