@@ -51,8 +51,11 @@ GRID = {  # top 49 / 255 (DPIR's) throughout; lambda 0.23 is DPIR's
              + [Schedule(steps, 49 / 255, 0.23, 3 / 255, periodic=True) for steps in (8, 16)]
              + [Schedule(steps, 49 / 255, 0.23, bottom, project=True, periodic=True) for steps in (16, 32)
                 for bottom in (restore_lib.SIGMA_FLOOR, 3 / 255)]
-             + [Schedule(32, 49 / 255, 0.23, 5 / 255, project=True, periodic=True)]  # 64 steps: over 10 s at 512^2
-             + [Schedule(8, top, lam, 3 / 255, periodic=True) for top, lam in ((49 / 255, 0.1), (25 / 255, 0.23))],
+             + [Schedule(steps, 49 / 255, 0.23, bottom, project=True, periodic=True)
+                for steps, bottom in ((32, 5 / 255), (48, 3 / 255))]  # 64 steps: over 10 s at 512x512
+             + [Schedule(8, top, lam, 3 / 255, periodic=True) for top, lam in ((49 / 255, 0.1), (25 / 255, 0.23))]
+             # the full self-ensemble in the last steps
+             + [Schedule(32, 49 / 255, 0.23, 3 / 255, project=True, periodic=True, ensemble_last=n) for n in (1, 4)],
     "patch": [Schedule(steps, 49 / 255, lam) for steps in (4, 8) for lam in (0.23, 1.0)]
              + [Schedule(steps, 49 / 255, 0.23, project=True) for steps in (4, 8)],
 }
@@ -64,7 +67,7 @@ def label(kind, schedule):
     and " periodic" for periodic=True (the names of the rows measured before Schedule had `project` and `periodic`
     stay as they were)."""
     plain = repr(dataclasses.replace(schedule, project=False, periodic=False))
-    plain = plain.replace(", project=False", "").replace(", periodic=False", "")
+    plain = plain.replace(", project=False", "").replace(", periodic=False", "").replace(", ensemble_last=0", "")
     return f"{kind} {plain}" + (" projected" if schedule.project else "") + (" periodic" if schedule.periodic else "")
 
 

@@ -181,14 +181,15 @@ def test_a_projected_schedule_keeps_a_noise_free_inpaintings_observed_pixels_and
 def test_periodic_steps_turn_the_z_step_through_all_eight_flips_and_rotations_and_back():
     """restore.turned: T^-1 z(T x) for the (k mod 8)-th T, checked with a denoiser that adds a ramp of another slope
     along each axis of its input (so it sees the orientation): the result is x plus the ramp turned back, a distinct one per k mod 8;
-    an orientation-blind z-step comes back unchanged, and the loop with periodic=True runs on a non-square image."""
+    `ensembled` is their mean; an orientation-blind z-step comes back unchanged; the loop with periodic=True (and
+    ensemble_last) runs on a non-square image."""
     x = np.random.default_rng(8).uniform(size=(5, 7, 2)).astype(np.float32)
 
     def ramp(v, s):  # + i + 10 j at row i, column j
         rows, columns = tf.cast(tf.range(tf.shape(v)[0]), tf.float32), tf.cast(tf.range(tf.shape(v)[1]), tf.float32)
         return v + s * (rows[:, None, None] + 10 * columns[None, :, None])
 
-    seen = []
+    seen, turns = [], []
     for k in range(16):
         out = restore_lib.turned(ramp, tf.constant(x), tf.constant(1.0), tf.constant(k)).numpy()
         t = k % 8
@@ -201,12 +202,16 @@ def test_periodic_steps_turn_the_z_step_through_all_eight_flips_and_rotations_an
         expected = np.transpose(z, (1, 0, 2)) if t >= 4 else z
         np.testing.assert_allclose(out, expected, atol=1e-6)
         seen.append(tuple(np.round(out - x, 4).ravel()))
+        turns.append(expected)
     assert len(set(seen)) == 8 and seen[:8] == seen[8:]
+    np.testing.assert_allclose(restore_lib.ensembled(ramp, tf.constant(x), tf.constant(1.0)), np.mean(turns[:8], 0),
+                               atol=1e-5)
     np.testing.assert_allclose(restore_lib.turned(lambda v, s: v * s, tf.constant(x), 2.0, tf.constant(5)), 2 * x)
-    schedule = restore_lib.Schedule(3, 0.3, 0.5, periodic=True)
-    out = restore_lib.loop(tf.constant(x[..., :1]), deg.Inpaint(x[..., 0] > 0.5, 0.0), gaussian_denoiser(0.5, 0.05),
-                           schedule)
-    assert out.shape == (5, 7, 1)
+    for last in (0, 2):
+        schedule = restore_lib.Schedule(3, 0.3, 0.5, periodic=True, ensemble_last=last)
+        out = restore_lib.loop(tf.constant(x[..., :1]), deg.Inpaint(x[..., 0] > 0.5, 0.0),
+                               gaussian_denoiser(0.5, 0.05), schedule)
+        assert out.shape == (5, 7, 1)
 
 
 @pytest.mark.parametrize("kwargs,match", [

@@ -65,7 +65,9 @@ class Schedule:
     periodic: DPIR's periodic geometric self-ensemble: step k's z-step denoises T_k x and turns the result back,
     z = T_k^-1 D(T_k x, sigma_k), with T_k the (k mod 8)-th of the 8 flips and rotations of the square (`turned`).
     The denoiser's orientation-dependent errors then differ from step to step instead of adding up, at no extra
-    cost (the self-ensemble of tfvae/restoration/pnp.py averages all 8 in every step at 8 times the cost)."""
+    cost (the self-ensemble of tfvae/restoration/pnp.py averages all 8 in every step at 8 times the cost).
+    ensemble_last: the last `ensemble_last` z-steps take the mean over all 8 turns (`ensembled`) instead, at 8 times
+    their cost."""
 
     steps: int = 8
     top: float = 49 / 255
@@ -73,6 +75,7 @@ class Schedule:
     bottom: float = SIGMA_FLOOR
     project: bool = False
     periodic: bool = False
+    ensemble_last: int = 0
 
     def __post_init__(self):
         if not isinstance(self.steps, int) or self.steps < 1:
@@ -99,10 +102,12 @@ class Schedule:
 # gained 0.06 to 0.2 dB with the conv prior and tied with the GMM (best by 0.01 dB or less). DPIR's periodic
 # self-ensemble (Schedule.periodic) then won for the conv prior at every task: +0.64 / +0.47 dB at inpainting (with
 # 32 steps, which no longer drift; 16 with it: +0.57 / +0.14), +0.20 at deblurring (+0.22 from a top of 25 / 255
-# rather than 49; lambda 0.1 lost), +0.33 / +0.11 at x2 / x4 (with 16 steps; 8 with it: +0.19 / +0.07). 64 steps
-# would take over 10 s on a 512x512 image.
+# rather than 49; lambda 0.1 lost), +0.33 / +0.11 at x2 / x4 (with 16 steps; 8 with it: +0.19 / +0.07). 48 steps
+# lost to 32 at inpainting (64 would take over 10 s on a 512x512 image); the full 8-fold ensemble in the last 4 of
+# the 32 steps (ensemble_last) gained 0.03 / 0.02 dB more there, at 1.5 times the time (1 step: 0.02 / 0.01).
 DEFAULT_SCHEDULES = {
-    ("Inpaint", "image"): Schedule(steps=32, top=49 / 255, lam=0.23, bottom=3 / 255, project=True, periodic=True),
+    ("Inpaint", "image"): Schedule(steps=32, top=49 / 255, lam=0.23, bottom=3 / 255, project=True, periodic=True,
+                                   ensemble_last=4),
     ("Inpaint", "patch"): Schedule(steps=8, top=49 / 255, lam=0.23, project=True),
     ("Blur", "image"): Schedule(steps=8, top=25 / 255, lam=0.23, bottom=3 / 255, periodic=True),
     ("Blur", "patch"): Schedule(steps=8, top=49 / 255, lam=0.23),
@@ -193,9 +198,16 @@ def loop(y, degradation, z_step, schedule):
         y = tf.pad(y, [[pad[0], pad[0]], [pad[1], pad[1]], [0, 0]], mode="SYMMETRIC")
     sigmas, alphas = schedule.levels(degradation.sigma)
 
+    def z(k, x):
+        return turned(z_step, x, sigmas[k], k) if schedule.periodic else z_step(x, sigmas[k])
+
     def step(k, x):
         x = degradation.x_step(y, x, alphas[k])
-        return k + 1, turned(z_step, x, sigmas[k], k) if schedule.periodic else z_step(x, sigmas[k])
+        if not schedule.ensemble_last:
+            return k + 1, z(k, x)
+        z_k = tf.cond(k >= schedule.steps - schedule.ensemble_last, lambda: ensembled(z_step, x, sigmas[k]),
+                      lambda: z(k, x))
+        return k + 1, tf.ensure_shape(z_k, [None, None, y.shape[-1]])
 
     # A graph loop, not an unrolled one: one copy of the prior's network in the graph however many steps.
     x = degradation.initial(y)
@@ -229,6 +241,15 @@ def turned(z_step, x, s, k):
     z = when(up_down, lambda u: u[::-1], z)
     z = when(left_right, lambda u: u[:, ::-1], z)
     return when(swap, transpose, z)
+
+
+def ensembled(z_step, x, s):
+    """The mean of `turned` over the 8 flips and rotations (pnp.py's self-ensemble), in a graph loop: one copy of the
+    network in the graph."""
+    _, total = tf.while_loop(lambda t, _: t < 8, lambda t, total: (t + 1, total + turned(z_step, x, s, t)),
+                             [tf.constant(0), tf.zeros_like(x)],
+                             shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, None, None])])
+    return total / 8.0
 
 
 def _z_step(prior, channels, colour, stride):
