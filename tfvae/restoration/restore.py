@@ -30,10 +30,9 @@ The schedules (steps, top, lambda) of each kind of degradation and prior, DEFAUL
 validation split of train400 (benchmarks/restore_validation.py), never on test images.
 
 Measured (README: Set12): both priors beat the Wiener filter by about 4 dB at deblurring and bicubic interpolation by
-1.1 to 1.9 dB at super-resolution. At inpainting the convolutional prior beats biharmonic interpolation by 0.2 to
-0.6 dB (on validation it comes within 0.1 dB of it) and the GMM loses to it by about 1 dB. The loop's fixed point
-limits inpainting: the result is about the same from any start, with a convolutional prior that is not the identity
-at low noise levels (hence the bottom level of its schedules).
+1.1 to 2.2 dB at super-resolution. At inpainting the convolutional prior, with the periodic self-ensemble
+(Schedule.periodic), beats biharmonic interpolation by 1.0 to 1.5 dB and the GMM loses to it by about 1 dB. The
+convolutional prior is not the identity at low noise levels, hence the bottom level of its schedules.
 """
 
 import dataclasses
