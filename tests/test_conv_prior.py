@@ -4,7 +4,6 @@ step that moves every weight, resuming and the training app, and the shipped net
 
 import os
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -101,6 +100,24 @@ def test_the_network_is_fully_convolutional(shape):
     assert not np.allclose(out[1], model((y[1:], tf.constant([0.05])))[0], atol=1e-4)
 
 
+def test_a_colour_network_lifted_from_a_grey_one_denoises_equal_channels_as_the_grey_one():
+    grey = conv_prior.ConvDenoiser(1, **TINY, seed=3)
+    grey.build()
+    for v in grey.weights:  # non-zero biases too, so every weight's place is checked
+        v.assign(tf.random.stateless_normal(v.shape, [v.shape.rank, int(np.prod(v.shape))], stddev=0.1))
+    colour = conv_prior.colour_from_grey(grey)
+    assert colour.channels == 3 and colour.widths == grey.widths
+    y = tf.random.uniform([2, 20, 12, 1], seed=1)
+    sigma = tf.constant([0.1, 0.25])
+    expected = grey((y, sigma))
+    out = colour((tf.tile(y, [1, 1, 1, 3]), sigma))
+    for c in range(3):
+        np.testing.assert_allclose(out[..., c], expected[..., 0], atol=1e-5)
+    # Each channel's noise estimate sees all three: changing G changes what is taken off R.
+    changed = tf.concat([y, y * 0.5, y], -1)
+    assert not np.allclose((changed - colour((changed, sigma)))[..., 0], (y - expected)[..., 0], atol=1e-4)
+
+
 def test_one_training_step_changes_every_weight():
     images = np.random.default_rng(0).uniform(size=(4, 24, 24, 1)).astype(np.float32)
     model, _ = training.compiled(lambda: conv_prior.ConvDenoiser(1, **TINY), 0, tf.distribute.get_strategy(), 1,
@@ -152,6 +169,19 @@ def test_training_app_resumes_validates_and_writes_the_best_model(tmp_path, caps
         train_app.main(["train_denoiser"])
     for new, old in zip(denoise_lib.load_prior(again).get_weights(), model.get_weights()):
         np.testing.assert_allclose(new, old, atol=1e-6)
+    # A colour run can start from the grey model (conv_prior.colour_from_grey), as the shipped colour network did.
+    colour_folder = tmp_path / "colour"
+    colour_folder.mkdir()
+    for i in range(3):
+        write_image(str(colour_folder / f"{i}.png"), rng.integers(0, 255, (24, 28, 3)).astype(np.uint8))
+    lifted = str(tmp_path / "colour.keras")
+    with flagsaver.flagsaver(train_steps=2, init_from=output, learning_rate=1e-12, channels=3,
+                             **{**common, "data": f"folder:{colour_folder}", "run_dir": str(tmp_path / "colour_run"),
+                                "output": lifted}):
+        train_app.main(["train_denoiser"])
+    expected = conv_prior.colour_from_grey(model).get_weights()
+    for new, old in zip(denoise_lib.load_prior(lifted).get_weights(), expected):
+        np.testing.assert_allclose(new, old, atol=1e-6)
 
 
 @pytest.mark.parametrize("flag_values,message", [
@@ -180,7 +210,8 @@ def test_the_shipped_network_denoises_a_held_out_crop_at_every_sigma():
         mse = np.mean((tfvae.denoise(noisy, sigma / 255, prior=prior) - clean) ** 2)
         gain = 10 * np.log10(np.mean((noisy - clean) ** 2) / mse)
         assert gain > 6, (sigma, gain)  # dB over the noisy input
-    rgb = np.stack([clean, clean[::-1], clean.T], -1)  # colour works without extra arguments
+    rgb = np.stack([clean, clean[::-1], clean.T], -1)  # a grey prior takes colour through the opponent channels
     noisy = rgb + 25 / 255 * np.random.default_rng(0).normal(size=rgb.shape).astype(np.float32)
     assert np.mean((tfvae.denoise(noisy, 25 / 255, prior=prior) - rgb) ** 2) < 0.25 * np.mean((noisy - rgb) ** 2)
+
 

@@ -129,6 +129,27 @@ class ConvDenoiser(TermsModel):
                 "precision": self.precision}
 
 
+def colour_from_grey(grey, precision=None):
+    """A colour ConvDenoiser (channels 3) that computes what the grey one `grey` does on each image's channel mean:
+    the head's weights for R, G and B are the grey weights for y divided by 3, its sigma-map weights are kept, and the
+    tail writes the grey noise estimate to every channel. So for an RGB image whose channels are equal it returns the
+    grey network's output in all three; training then learns colour from there (every other weight is shared, so the
+    features of the grey network are kept). Both are pixel-unshuffled by 2 (channels fastest): head input channel
+    p (C + 1) + c and tail output channel p C + c for block position p = 0..3 and channel c."""
+    colour = ConvDenoiser(3, grey.widths, grey.blocks, seed=grey.seed, precision=precision or grey.precision)
+    grey.build(), colour.build()
+    for source, target in zip(grey.weights, colour.weights):
+        if source.shape == target.shape:
+            target.assign(source)
+    head = grey.head.kernel.numpy().reshape(3, 3, 4, 2, -1)  # [3, 3, position, (y, sigma), w_0]
+    colour.head.kernel.assign(np.concatenate([np.repeat(head[..., :1, :] / 3, 3, axis=3), head[..., 1:, :]],
+                                             axis=3).reshape(colour.head.kernel.shape))
+    tail, bias = grey.tail.kernel.numpy(), grey.tail.bias.numpy()  # [3, 3, w_0, 4 positions], [4]
+    colour.tail.kernel.assign(np.repeat(tail, 3, axis=-1))
+    colour.tail.bias.assign(np.repeat(bias, 3))
+    return colour
+
+
 def crops(images, crop, batch_size, seed, start_step=0):
     """Training batches [batch_size, crop, crop, C] from step start_step on: crops at uniform positions of uniform
     images, all turned by one of the 8 flips/rotations of the square, a function of (seed, step).
@@ -235,17 +256,21 @@ def fit_conv_denoiser(images, validation, steps, *, crop=96, batch_size=16, widt
     [N, H, W, C] (`crops`), validated after every epoch of steps_per_epoch (`Validation`: the best model goes to
     output). run_dir: checkpoints, logs and validation.json, and a killed run resumes from them
     (tfvae/training/fit.py); batch_size is the global batch under `strategy`. init_from: a ConvDenoiser (.keras) of
-    the same architecture whose weights a new run starts from (a resumed run takes its checkpoint's)."""
+    the same architecture whose weights a new run starts from (a resumed run takes its checkpoint's); a grey one
+    starts a colour run through `colour_from_grey`."""
     initial = keras.models.load_model(init_from, compile=False) if init_from else None
 
     def make():
         model = ConvDenoiser(images.shape[-1], widths, blocks, seed=seed, precision=precision)
         if initial is not None:
             model.build()
-            if [w.shape for w in initial.weights] != [w.shape for w in model.weights]:
+            source = initial
+            if getattr(initial, "channels", None) == 1 and model.channels == 3:
+                source = colour_from_grey(initial, precision=precision)
+            if [w.shape for w in source.weights] != [w.shape for w in model.weights]:
                 raise DataError(f"--init_from={init_from} is not a ConvDenoiser of widths {tuple(widths)}, "
-                                f"{blocks} blocks and {images.shape[-1]} channels")
-            model.set_weights(initial.get_weights())
+                                f"{blocks} blocks and {images.shape[-1]} channels (or a grey one of them)")
+            model.set_weights(source.get_weights())
         return model
 
     schedule = keras.optimizers.schedules.CosineDecay(0.0, steps - warmup_steps, warmup_target=learning_rate,
