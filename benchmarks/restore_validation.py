@@ -100,6 +100,8 @@ def main():
     parser.add_argument("--kinds", default="image,patch")
     parser.add_argument("--tasks", default=",".join(bench.TASKS))
     parser.add_argument("--match", default="", help="only the schedules whose name contains this")
+    parser.add_argument("--patch_stride", type=int, default=1, help="the patch prior's patch grid step (rows of "
+                        "another stride are named ' stride N')")
     parser.add_argument("--output", default=os.path.join(bench.RESULTS, "restore_validation.json"))
     parser.add_argument("--choose_only", action="store_true", help="apply the rule to the rows in --output again")
     args = parser.parse_args()
@@ -136,8 +138,10 @@ def main():
             for schedule in GRID[kind]:
                 if (schedule.project and task not in KINDS["Inpaint"]) or args.match not in label(kind, schedule):
                     continue
-                methods[label(kind, schedule)] = (lambda s, p: lambda y, d: restore_lib.restore(y, d, p, s).numpy())(
-                    schedule, priors[kind])
+                stride = args.patch_stride if kind == "patch" else 1
+                name = label(kind, schedule) + (f" stride {stride}" if stride != 1 else "")
+                methods[name] = (lambda s, p, k: lambda y, d: restore_lib.restore(y, d, p, s, stride=k).numpy())(
+                    schedule, priors[kind], stride)
         bench.warm_up(methods, task, sorted({c.shape for _, c in images}))
         rows = bench.measure(methods, task, images, 1000 * t)  # the test run's seeds, on other images
         for name, row in rows.items():

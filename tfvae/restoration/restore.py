@@ -115,6 +115,12 @@ DEFAULT_SCHEDULES = {
 }
 
 
+# A patch prior's patch grid step in the z-steps. Stride 2 has a quarter of stride 1's patches: on the validation
+# split it cost the GMM 0.03 / 0.00 dB at inpainting, 0.04 at deblurring and 0.17 / 0.01 at x2 / x4, and brought a
+# 512x512 image from 26 to 32 s to under 10 s (README).
+PATCH_STRIDE = 2
+
+
 def prior_kind(prior):
     return "image" if denoise_lib.is_image_prior(prior) else "patch"
 
@@ -123,7 +129,7 @@ def default_schedule(degradation, prior):
     return DEFAULT_SCHEDULES[(type(degradation).__name__, prior_kind(prior))]
 
 
-def restore(image, degradation, prior=None, schedule=None, colour=None, stride=1):
+def restore(image, degradation, prior=None, schedule=None, colour=None, stride=None):
     """Restores an image observed through `degradation`; returns the estimate of x with the input's dtype.
 
     image: the observation y, [h, w] or [h, w, C] with C = 1 or 3; uint8 (0..255), or float on [0, 1].
@@ -134,7 +140,7 @@ def restore(image, degradation, prior=None, schedule=None, colour=None, stride=1
         one tfvae.denoise uses (denoise.default_prior).
     schedule: a Schedule; None: DEFAULT_SCHEDULES for the degradation's kind and the prior's.
     colour: how a grey prior works on [H, W, 3] ("opponent", the default, or "per_channel").
-    stride: a patch prior's patch grid step.
+    stride: a patch prior's patch grid step; None: PATCH_STRIDE (tfvae.denoise's own for Noise).
     Everything is TensorFlow ops: it runs eagerly, in tf.data and in a SavedModel (one graph per setting for every
     image size).
     """
@@ -144,11 +150,12 @@ def restore(image, degradation, prior=None, schedule=None, colour=None, stride=1
     scale = 255.0 if image.dtype == tf.uint8 else 1.0
     if isinstance(degradation, deg_lib.Noise):
         sigma = degradation.sigma * scale
-        return denoise_lib.denoise(image, sigma, prior=prior, colour=colour, stride=stride)
+        return denoise_lib.denoise(image, sigma, prior=prior, colour=colour, stride=stride or 1)
     if colour is not None and colour not in denoise_lib.COLOUR_MODES:
         raise ValueError(f"colour must be one of {denoise_lib.COLOUR_MODES} or None, got {colour!r}")
     prior = prior or denoise_lib.default_prior(channels)
     schedule = schedule or default_schedule(degradation, prior)
+    stride = stride or PATCH_STRIDE
     y = tf.cast(image, tf.float32) / scale
     y = y[..., None] if image.shape.rank == 2 else y
     y = degradation.check(y)
