@@ -94,7 +94,8 @@ def colour_methods(conv_path):
 
     conv = denoise_lib.load_prior(conv_path)
     found = {
-        f"{CONV8}, opponent channels": lambda x, s: denoise_lib.denoise(x, s, conv, ensemble=8).numpy(),
+        "conv prior, self-ensemble x8, opponent channels": lambda x, s: denoise_lib.denoise(
+            x, s, conv, ensemble=8).numpy(),
         f"{CONV}, opponent channels": lambda x, s: denoise_lib.denoise(x, s, conv, ensemble=1).numpy(),
         f"EPLL, GMM prior, fast (stride {FAST_STRIDE}), opponent channels": lambda x, s: denoise_lib.denoise(
             x, s, denoise_lib.load_prior("gmm"), stride=FAST_STRIDE).numpy(),
@@ -106,7 +107,9 @@ def colour_methods(conv_path):
     }
     if os.path.isfile(denoise_lib.CONV_COLOUR_PRIOR_FILE):
         colour = denoise_lib.load_prior("conv_colour")
-        found["conv colour prior (one pass)"] = lambda x, s: denoise_lib.denoise(x, s, colour).numpy()
+        found["conv colour prior, self-ensemble x8 (default)"] = lambda x, s: denoise_lib.denoise(
+            x, s, colour, ensemble=8).numpy()
+        found["conv colour prior (one pass)"] = lambda x, s: denoise_lib.denoise(x, s, colour, ensemble=1).numpy()
     try:
         import bm3d  # pylint: disable=g-import-not-at-top
         found["CBM3D (bm3d package)"] = lambda x, s: bm3d.bm3d_rgb(x, sigma_psd=s)
