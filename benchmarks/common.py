@@ -6,10 +6,11 @@ import tempfile
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfvae import data as data_lib
-from tfvae import evaluation, families
+from tfvae import evaluation, families, runs
 from tfvae.config import TrainConfig
 
 
@@ -101,3 +102,24 @@ def measure_training(model_config, train_config, data, strategy=None):
 
 def machine():
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}"
+
+
+def psnr(estimate, clean):
+    """PSNR in dB on the 0-255 scale of the estimate clipped to [0, 1] against clean on [0, 1] (the denoising and
+    restoration benchmarks' measure)."""
+    mse = np.mean((np.clip(np.asarray(estimate, np.float64), 0, 1) * 255 - np.asarray(clean, np.float64) * 255) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def noisy(clean, sigma, index):
+    """clean [H, W(, C)] on [0, 1] plus white Gaussian noise of sigma / 255 (sigma on the 0-255 scale), seed
+    1000 * sigma + index (the denoising benchmarks' fixed noise, not clipped or rounded), float32."""
+    return clean + sigma / 255 * np.random.default_rng(1000 * sigma + index).normal(size=clean.shape).astype(np.float32)
+
+
+def write_results(path, results):
+    """results as indented JSON to path (its folder made if needed; atomically, tfvae.runs.write_json), and a line
+    saying so."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    runs.write_json(path, results)
+    print(f"Wrote {path}")

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import machine, noisy, psnr, write_results  # noqa: E402
 from tfvae.data import read_image  # noqa: E402
 from tfvae.data.images import image_files  # noqa: E402
 from tfvae.restoration import conv_prior  # noqa: E402
@@ -32,11 +32,6 @@ from tfvae.restoration import denoise as denoise_lib  # noqa: E402
 CBSD432 = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cbsd432")
 SIGMAS = (15, 25, 50)
 ROWS = ("grey", "grey x8", "colour", "colour x8")
-
-
-def psnr(estimate, clean):
-    mse = np.mean((np.clip(np.asarray(estimate, np.float64), 0, 1) * 255 - clean * 255) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / mse))
 
 
 def main():
@@ -65,10 +60,9 @@ def main():
         for sigma in SIGMAS:
             scores, seconds = [], []
             for index, clean in enumerate(images):
-                noisy = clean + sigma / 255 * np.random.default_rng(1000 * sigma + index).normal(
-                    size=clean.shape).astype(np.float32)
+                observed = noisy(clean, sigma, index)
                 start = time.perf_counter()
-                restored = denoise_lib.denoise(noisy, sigma / 255, prior=prior, ensemble=ensemble).numpy()
+                restored = denoise_lib.denoise(observed, sigma / 255, prior=prior, ensemble=ensemble).numpy()
                 seconds.append(time.perf_counter() - start)
                 scores.append(psnr(restored, clean))
             row[str(sigma)] = {"psnr": float(np.mean(scores)), "seconds_per_image": float(np.mean(seconds))}
@@ -76,10 +70,7 @@ def main():
         results["rows"][name] = row
         print(f"{name:10s} " + "  ".join(f"sigma {s}: {row[str(s)]['psnr']:.2f} dB" for s in SIGMAS)
               + f"  mean {row['mean_psnr']:.2f}  ({row['25']['seconds_per_image']:.2f} s per image)", flush=True)
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(results, f, indent=2)
-    print(f"Wrote {args.output}")
+    write_results(args.output, results)
 
 
 if __name__ == "__main__":

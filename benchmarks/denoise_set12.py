@@ -38,7 +38,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import machine, noisy, psnr  # noqa: E402
 from tfvae.data import image_files, read_image, write_image  # noqa: E402
 from tfvae.restoration import denoise as denoise_lib  # noqa: E402
 from tfvae.restoration.denoise import FAST_STRIDE  # noqa: E402
@@ -129,9 +129,9 @@ def colour_rows(found, images, results):
     for name, fn in found.items():
         scores, seconds = [], []
         for index, clean in enumerate(images.values()):
-            noisy = clean + 25 / 255 * np.random.default_rng(25_000 + index).normal(size=clean.shape).astype(np.float32)
+            observed = noisy(clean, 25, index)
             start = time.perf_counter()
-            restored = fn(noisy, 25 / 255)
+            restored = fn(observed, 25 / 255)
             seconds.append((time.perf_counter() - start) / (clean.shape[0] * clean.shape[1] / 1e6))
             scores.append(psnr(restored, clean))
         table["methods"][name] = {"psnr": dict(zip(images, scores)), "average_psnr": float(np.mean(scores)),
@@ -140,12 +140,6 @@ def colour_rows(found, images, results):
               flush=True)
     table["noisy_psnr"] = float(np.mean([psnr(c + 25 / 255 * np.random.default_rng(25_000 + i).normal(size=c.shape),
                                               c) for i, c in enumerate(images.values())]))
-
-
-def psnr(estimate, clean):
-    """PSNR in dB on the 0-255 scale of the clipped estimate; clean in [0, 1]."""
-    mse = np.mean((np.clip(estimate, 0, 1) * 255 - clean * 255) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / mse))
 
 
 def main():
@@ -191,14 +185,13 @@ def main():
         for sigma in SIGMAS:
             scores, seconds = [], []
             for index, (image_name, clean) in enumerate(images.items()):
-                noise = np.random.default_rng(1000 * sigma + index).normal(size=clean.shape).astype(np.float32)
-                noisy = clean + sigma / 255 * noise
+                observed = noisy(clean, sigma, index)
                 start = time.perf_counter()
-                restored = fn(noisy, sigma / 255)
+                restored = fn(observed, sigma / 255)
                 seconds.append(time.perf_counter() - start)
                 scores.append(psnr(restored, clean))
                 if sigma == 25 and image_name == "02":
-                    examples.update({"noisy": noisy, name: restored, "clean": clean})
+                    examples.update({"noisy": observed, name: restored, "clean": clean})
             small = [t for t, image in zip(seconds, images.values()) if image.shape == (256, 256)]
             per_sigma[str(sigma)] = {"psnr": dict(zip(images, scores)), "average_psnr": float(np.mean(scores)),
                                      "seconds": dict(zip(images, seconds)), "seconds_per_image": float(np.mean(seconds)),
@@ -214,8 +207,8 @@ def main():
         colour_rows(colour_found, colour_images, results)
         if args.timing_note:
             results.setdefault("timing_notes", {}).update({name: args.timing_note for name in colour_found})
-    results["noisy_psnr"] = {str(s): float(np.mean([psnr(c + s / 255 * np.random.default_rng(1000 * s + i).normal(
-        size=c.shape), c) for i, c in enumerate(images.values())])) for s in SIGMAS}
+    results["noisy_psnr"] = {str(s): float(np.mean([psnr(noisy(c, s, i), c) for i, c in enumerate(images.values())]))
+                             for s in SIGMAS}
     results["published_sigma25"] = PUBLISHED_SIGMA25
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output + ".tmp", "w") as f:  # atomically: a merge never loses the rows already there

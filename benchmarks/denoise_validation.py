@@ -11,7 +11,6 @@ float32 against mixed bfloat16 (what it was trained in), with seconds per 180x18
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -21,7 +20,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import machine, noisy, psnr, write_results  # noqa: E402
 from tfvae.data import read_image  # noqa: E402
 from tfvae.data.images import image_files  # noqa: E402
 from tfvae.restoration import conv_prior  # noqa: E402
@@ -31,11 +30,6 @@ TRAIN400 = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
 SIGMAS = (15, 25, 50)
 SCHEDULES = {"one pass (1,)": (1.0,), "pnp (0.5, 1, 2)": (0.5, 1.0, 2.0), "pnp (1, 2, 4, 8)": (1.0, 2.0, 4.0, 8.0),
              "pnp (1, 4)": (1.0, 4.0), "pnp (0.25, 0.5, 1)": (0.25, 0.5, 1.0)}
-
-
-def psnr(estimate, clean):
-    mse = np.mean((np.clip(np.asarray(estimate, np.float64), 0, 1) * 255 - clean * 255) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / mse))
 
 
 def with_precision(model, precision):
@@ -70,10 +64,10 @@ def main():
         for sigma in SIGMAS:
             scores, seconds = [], []
             for index, clean in enumerate(images):
-                noisy = clean + sigma / 255 * np.random.default_rng(1000 * sigma + index).normal(
-                    size=clean.shape).astype(np.float32)
+                observed = noisy(clean, sigma, index)
                 start = time.perf_counter()
-                restored = denoise_lib.denoise(noisy, sigma / 255, prior=prior, betas=betas, ensemble=ensemble).numpy()
+                restored = denoise_lib.denoise(observed, sigma / 255, prior=prior, betas=betas,
+                                               ensemble=ensemble).numpy()
                 seconds.append(time.perf_counter() - start)
                 scores.append(psnr(restored, clean))
             row[str(sigma)] = {"psnr": float(np.mean(scores)), "seconds_per_image": float(np.mean(seconds))}
@@ -81,10 +75,7 @@ def main():
         results["rows"][f"{name}, {precision}"] = row
         print(f"{name:32s} {precision:15s} " + "  ".join(f"sigma {s}: {row[str(s)]['psnr']:.2f} dB" for s in SIGMAS)
               + f"  ({row['25']['seconds_per_image']:.2f} s per 180x180 image)", flush=True)
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(results, f, indent=2)
-    print(f"Wrote {args.output}")
+    write_results(args.output, results)
 
 
 if __name__ == "__main__":

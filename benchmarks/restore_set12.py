@@ -36,7 +36,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import machine, psnr  # noqa: E402
 from tfvae.data import read_image, write_image  # noqa: E402
 from tfvae.restoration import degradations as deg  # noqa: E402
 from tfvae.restoration import denoise as denoise_lib  # noqa: E402
@@ -90,11 +90,6 @@ def baselines(task, richardson_lucy_iterations=RICHARDSON_LUCY_ITERATIONS):
     factor = int(task[2:])
     return {"bicubic interpolation": lambda y, d: tf.image.resize(
         y[..., None], [factor * y.shape[0], factor * y.shape[1]], "bicubic").numpy()[..., 0]}
-
-
-def psnr(estimate, clean):
-    mse = np.mean((np.clip(np.asarray(estimate, np.float64), 0, 1) * 255 - clean * 255) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / mse))
 
 
 def measure(methods, task, images, seed_base):
