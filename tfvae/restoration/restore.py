@@ -102,8 +102,9 @@ class Schedule:
 # self-ensemble (Schedule.periodic) then won for the conv prior at every task: +0.64 / +0.47 dB at inpainting (with
 # 32 steps, which no longer drift; 16 with it: +0.57 / +0.14), +0.20 at deblurring (+0.22 from a top of 25 / 255
 # rather than 49; lambda 0.1 lost), +0.33 / +0.11 at x2 / x4 (with 16 steps; 8 with it: +0.19 / +0.07). 48 steps
-# lost to 32 at inpainting (64 would take over 10 s on a 512x512 image); the full 8-fold ensemble in the last 4 of
-# the 32 steps (ensemble_last) gained 0.03 / 0.02 dB more there, at 1.5 times the time (1 step: 0.02 / 0.01).
+# lost to 32 at inpainting (64, twice 32's time, would take over 10 s on a 512x512 image); the full 8-fold ensemble
+# in the last 4 of the 32 steps (ensemble_last) gained 0.03 / 0.02 dB more there, at 1.5 times the time (1 step:
+# 0.02 / 0.01).
 DEFAULT_SCHEDULES = {
     ("Inpaint", "image"): Schedule(steps=32, top=49 / 255, lam=0.23, bottom=3 / 255, project=True, periodic=True,
                                    ensemble_last=4),
@@ -116,8 +117,8 @@ DEFAULT_SCHEDULES = {
 
 
 # A patch prior's patch grid step in the z-steps. Stride 2 has a quarter of stride 1's patches: on the validation
-# split it cost the GMM 0.03 / 0.00 dB at inpainting, 0.04 at deblurring and 0.17 / 0.01 at x2 / x4, and brought a
-# 512x512 image from 26 to 32 s to under 10 s (README).
+# split it cost the GMM 0.03 / 0.00 dB at inpainting, 0.04 at deblurring and 0.17 / 0.01 at x2 / x4, and on Set12
+# it brought a 512x512 image from 26 to 32 s to at most 9.3 s (README).
 PATCH_STRIDE = 2
 
 
