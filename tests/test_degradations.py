@@ -180,9 +180,9 @@ def test_a_projected_schedule_keeps_a_noise_free_inpaintings_observed_pixels_and
 
 def test_periodic_steps_turn_the_z_step_through_all_eight_flips_and_rotations_and_back():
     """restore.turned: T^-1 z(T x) for the (k mod 8)-th T, checked with a denoiser that adds a ramp of another slope
-    along each axis of its input (so it sees the orientation): the result is x plus the ramp turned back, a distinct one per k mod 8;
-    `ensembled` is their mean; an orientation-blind z-step comes back unchanged; the loop with periodic=True (and
-    ensemble_last) runs on a non-square image."""
+    along each axis of its input (so it sees the orientation): the result is x plus the ramp turned back, a distinct
+    one per k mod 8; `ensembled` is their mean; an orientation-blind z-step comes back unchanged; the loop with
+    periodic=True (and ensemble_last) runs on a non-square image."""
     x = np.random.default_rng(8).uniform(size=(5, 7, 2)).astype(np.float32)
 
     def ramp(v, s):  # + i + 10 j at row i, column j
