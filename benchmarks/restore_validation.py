@@ -55,7 +55,10 @@ GRID = {  # top 49 / 255 (DPIR's) throughout; lambda 0.23 is DPIR's
                 for steps, bottom in ((32, 5 / 255), (48, 3 / 255))]  # 64 steps: over 10 s at 512x512
              + [Schedule(8, top, lam, 3 / 255, periodic=True) for top, lam in ((49 / 255, 0.1), (25 / 255, 0.23))]
              # the full self-ensemble in the last steps
-             + [Schedule(32, 49 / 255, 0.23, 3 / 255, project=True, periodic=True, ensemble_last=n) for n in (1, 4)],
+             + [Schedule(32, 49 / 255, 0.23, 3 / 255, project=True, periodic=True, ensemble_last=n) for n in (1, 4)]
+             # the top level for inpainting (DPIR's 49 / 255 elsewhere)
+             + [Schedule(32, top, 0.23, 3 / 255, project=True, periodic=True, ensemble_last=4)
+                for top in (25 / 255, 100 / 255)],
     "patch": [Schedule(steps, 49 / 255, lam) for steps in (4, 8) for lam in (0.23, 1.0)]
              + [Schedule(steps, 49 / 255, 0.23, project=True) for steps in (4, 8)],
 }
