@@ -16,14 +16,13 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import machine, noisy, psnr, write_results  # noqa: E402
+from benchmarks.common import denoising_row, machine, write_results  # noqa: E402
 from tfvae.data import read_image  # noqa: E402
 from tfvae.data.images import image_files  # noqa: E402
 from tfvae.restoration import conv_prior  # noqa: E402
@@ -56,17 +55,8 @@ def main():
         prior = grey if name.startswith("grey") else denoise_lib.load_prior(args.colour_prior)
         ensemble = 8 if name.endswith("x8") else 1
         denoise_lib.denoise(images[0][:64, :64], 0.1, prior=prior, ensemble=ensemble)  # graph first
-        row = {"prior": "conv" if name.startswith("grey") else args.colour_prior}
-        for sigma in SIGMAS:
-            scores, seconds = [], []
-            for index, clean in enumerate(images):
-                observed = noisy(clean, sigma, index)
-                start = time.perf_counter()
-                restored = denoise_lib.denoise(observed, sigma / 255, prior=prior, ensemble=ensemble).numpy()
-                seconds.append(time.perf_counter() - start)
-                scores.append(psnr(restored, clean))
-            row[str(sigma)] = {"psnr": float(np.mean(scores)), "seconds_per_image": float(np.mean(seconds))}
-        row["mean_psnr"] = float(np.mean([row[str(s)]["psnr"] for s in SIGMAS]))
+        row = {"prior": "conv" if name.startswith("grey") else args.colour_prior, **denoising_row(
+            images, lambda y, s: denoise_lib.denoise(y, s, prior=prior, ensemble=ensemble).numpy(), SIGMAS)}
         results["rows"][name] = row
         print(f"{name:10s} " + "  ".join(f"sigma {s}: {row[str(s)]['psnr']:.2f} dB" for s in SIGMAS)
               + f"  mean {row['mean_psnr']:.2f}  ({row['25']['seconds_per_image']:.2f} s per image)", flush=True)

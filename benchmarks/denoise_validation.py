@@ -13,14 +13,13 @@ float32 against mixed bfloat16 (what it was trained in), with seconds per 180x18
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import machine, noisy, psnr, write_results  # noqa: E402
+from benchmarks.common import denoising_row, machine, write_results  # noqa: E402
 from tfvae.data import read_image  # noqa: E402
 from tfvae.data.images import image_files  # noqa: E402
 from tfvae.restoration import conv_prior  # noqa: E402
@@ -60,18 +59,8 @@ def main():
     for name, betas, precision, ensemble in cases:
         prior = models[precision]
         denoise_lib.denoise(images[0][:64, :64], 0.1, prior=prior, betas=betas, ensemble=ensemble)  # graph first
-        row = {}
-        for sigma in SIGMAS:
-            scores, seconds = [], []
-            for index, clean in enumerate(images):
-                observed = noisy(clean, sigma, index)
-                start = time.perf_counter()
-                restored = denoise_lib.denoise(observed, sigma / 255, prior=prior, betas=betas,
-                                               ensemble=ensemble).numpy()
-                seconds.append(time.perf_counter() - start)
-                scores.append(psnr(restored, clean))
-            row[str(sigma)] = {"psnr": float(np.mean(scores)), "seconds_per_image": float(np.mean(seconds))}
-        row["mean_psnr"] = float(np.mean([row[str(s)]["psnr"] for s in SIGMAS]))
+        row = denoising_row(images, lambda y, s: denoise_lib.denoise(y, s, prior=prior, betas=betas,
+                                                                     ensemble=ensemble).numpy(), SIGMAS)
         results["rows"][f"{name}, {precision}"] = row
         print(f"{name:32s} {precision:15s} " + "  ".join(f"sigma {s}: {row[str(s)]['psnr']:.2f} dB" for s in SIGMAS)
               + f"  ({row['25']['seconds_per_image']:.2f} s per 180x180 image)", flush=True)

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import machine, noisy, psnr, write_results  # noqa: E402
+from benchmarks.common import denoising_row, machine, write_results  # noqa: E402
 from benchmarks.denoise_set12 import SET12  # noqa: E402
 from tfvae.data import read_image  # noqa: E402
 from tfvae.data.images import image_files  # noqa: E402
@@ -33,14 +33,9 @@ SIGMAS = (15, 25, 50)
 
 
 def scores(images, method):
-    """{sigma: mean PSNR} of method(noisy, sigma) over images, noise seed 1000 * sigma + index."""
-    out = {}
-    for sigma in SIGMAS:
-        values = []
-        for index, clean in enumerate(images):
-            values.append(psnr(method(noisy(clean, sigma, index), sigma / 255), clean))
-        out[str(sigma)] = float(np.mean(values))
-    return out
+    """{sigma: mean PSNR} of method(noisy, sigma) over images (benchmarks/common.py: denoising_row)."""
+    row = denoising_row(images, method, SIGMAS)
+    return {str(sigma): row[str(sigma)]["psnr"] for sigma in SIGMAS}
 
 
 def seconds(images, method):
