@@ -31,7 +31,7 @@ validation split of train400 (benchmarks/restore_validation.py), never on test i
 
 Measured (README: Set12): both priors beat the Wiener filter by about 4 dB at deblurring and bicubic interpolation by
 1.1 to 2.2 dB at super-resolution. At inpainting the convolutional prior, with the periodic self-ensemble
-(Schedule.periodic), beats biharmonic interpolation by 1.0 to 1.5 dB and the GMM loses to it by about 1 dB. The
+(Schedule.periodic), beats biharmonic interpolation by 1.1 to 1.6 dB and the GMM loses to it by about 1 dB. The
 convolutional prior is not the identity at low noise levels, hence the bottom level of its schedules.
 """
 
