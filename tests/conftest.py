@@ -54,10 +54,21 @@ def app_runs(tmp_path_factory):
     return runs_lib.AppRuns(tmp_path_factory.mktemp("apps"))
 
 
-def pytest_collection_modifyitems(items):
-    """The modules whose work starts with the session in the background (APP_RUNS, BACKGROUND: background_work) run
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true",
+                     help="also run the tests marked slow (pytest.ini): the long tier (alone: 19 tests, 94 s on 2 cores)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without --slow, the tests marked slow are deselected (and the background work only they use never starts).
+    The modules whose work starts with the session in the background (APP_RUNS, BACKGROUND: background_work) run
     last, so that it is done when they start: those with APP_RUNS, the longest of it, after those with BACKGROUND
     only. The order is otherwise kept."""
+    if not config.getoption("--slow"):
+        slow = [item for item in items if item.get_closest_marker("slow")]
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            items[:] = [item for item in items if not item.get_closest_marker("slow")]
     items.sort(key=lambda item: (hasattr(item.module, "APP_RUNS"), hasattr(item.module, "BACKGROUND")))  # stable
 
 

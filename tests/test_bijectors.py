@@ -232,7 +232,8 @@ def test_builders_apply_the_first_slice_first_with_sample_dims(builder, kind, pe
         num_flow_params("sylvester", dim, steps)
 
 
-@pytest.mark.parametrize("builder,kind", [(planar_flow, "planar"), (radial_flow, "radial")])
+@pytest.mark.parametrize("builder,kind", [pytest.param(planar_flow, "planar", marks=pytest.mark.slow),  # slow tier
+                                          (radial_flow, "radial")])
 def test_flows_in_graph_mode_and_xla(builder, kind):
     """Built inside a tf.function from params, as a model would: unknown sample and batch sizes, then XLA."""
     dim, steps = 3, 2

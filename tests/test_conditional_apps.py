@@ -167,6 +167,7 @@ def test_cas_classifier_reaches_90_percent_on_real_digits(digits):
     assert cas.real_accuracy(*digits, num_classes=10, steps=400) >= 0.90
 
 
+@pytest.mark.slow  # the long tier (pytest.ini): test_cas_classifier_reaches_90_percent_on_real_digits keeps the score's classifier
 def test_cas_ranks_a_perfect_generator_far_above_noise(digits):
     x_train, y_train, x_test, y_test = digits
 

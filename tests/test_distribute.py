@@ -11,7 +11,7 @@ from tfvae.families import make_config
 from tfvae.data import load
 
 
-@pytest.mark.parametrize("architecture", ["mlp", "conv"])
+@pytest.mark.parametrize("architecture", ["mlp", pytest.param("conv", marks=pytest.mark.slow)])  # conv: slow tier
 def test_one_and_two_replicas_reach_the_same_weights(tmp_path, tiny_npz, architecture):
     data = load(f"npz:{tiny_npz}")
     model_config = make_config(input_shape=data.shape, architecture=architecture, latent_dim=3,
@@ -125,6 +125,7 @@ def two_workers(background):
     return background.get(train_two_workers).result()
 
 
+@pytest.mark.slow  # the long tier (pytest.ini): four processes on loopback ports
 def test_two_workers_train_together_like_one_process_and_only_the_chief_writes_outputs(tmp_path, two_workers):
     """--strategy=multi_worker with two local worker processes (train_two_workers): both end with the weights of one
     process trained on the same global batch of 16 (each worker reads 8 of its images)."""

@@ -148,6 +148,7 @@ def test_map_objective_never_decreases_along_the_steps(realnvp):
     assert np.mean(values[-1] - values[0]) > 0.1  # and the steps climbed
 
 
+@pytest.mark.slow  # the long tier (pytest.ini): the flow's fit and MAP keep their own tests; the app is the GMM's and the denoiser's
 def test_train_patch_prior_app_fits_a_flow_that_denoises_through_tfvae(tmp_path):
     """apps.train_patch_prior --prior_type=flow -> load_prior: a higher likelihood than the flow's Gaussian start on
     held-out patches, a PSNR gain through tfvae.denoise, the same prior after a save/load round trip."""

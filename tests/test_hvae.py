@@ -209,6 +209,7 @@ def weights_of(model):
     return [w.numpy() for w in model.weights]
 
 
+@pytest.mark.slow  # the long tier (pytest.ini): the 2-replica guard stays in the fast tier (skipping_on_2_replicas)
 def test_two_replicas_take_the_steps_of_one(tmp_path, tiny_npz, monkeypatch):
     """As tests/test_replicas.py, for the conv hvae with a clipping norm that every step reaches: the norm (and so
     the clipping factor and the running norm) must be that of the global batch's gradient on every replica."""
@@ -236,6 +237,7 @@ def test_two_replicas_take_the_steps_of_one(tmp_path, tiny_npz, monkeypatch):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)  # up to float32 summation order
 
 
+@pytest.mark.slow  # the long tier (pytest.ini): test_training.py keeps the resume of the plain VAE
 def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, tiny_npz):
     """Stopped after 1 epoch and run again to 2: the weights, the optimizer's step and the guard's state (running
     norm, steps seen) are those of 2 epochs in one go, with warm-up (over the stop) and free bits in play."""

@@ -28,6 +28,10 @@ from tfvae.restoration.gmm import PatchGMM
 
 from app_runs import write_tiny_npz
 
+# The long tier (pytest.ini): every family in a fresh process; tests/test_distribute.py and the 2-replica tests of
+# tests/test_hvae.py keep the mirrored step in the fast tier.
+pytestmark = pytest.mark.slow
+
 # 64 training images / 16 = 4 steps. Without XLA: CPU replicas cannot use it, and XLA draws other random numbers.
 TRAIN = dict(batch_size=16, epochs=1, learning_rate=3e-3, jit_compile=False, steps_per_execution=2)
 

@@ -239,7 +239,7 @@ def test_epll_in_graph_mode_with_a_tensor_sigma():
 
 # A longer schedule (seven steps, 1..64) was a third case: the x-step's weight is the same code for every beta, and
 # the default schedule at stride 1 already fails for the issue (5.2 against 1.3), so it added 10 s and no path.
-@pytest.mark.parametrize("stride,betas", [(1, BETAS), (3, BETAS)])
+@pytest.mark.parametrize("stride,betas", [(1, BETAS), pytest.param(3, BETAS, marks=pytest.mark.slow)])  # 3: slow tier
 def test_epll_denoises_a_flat_images_border_as_much_as_its_interior(stride, betas):
     """Issue 16: a flat grey 60x70 image with sigma 25 noise, 16 draws, EPLL with the shipped GMM. The residual noise of
     the outer 4 pixels is within 1.3x of the interior's (measured with the constant x-step weight: 1.15 at stride 1,

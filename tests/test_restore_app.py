@@ -25,6 +25,7 @@ def psnrs(out):
     return float(before), float(after)
 
 
+@pytest.mark.slow  # the long tier (pytest.ini): the app's other tests restore given files
 def test_demo_inpaints_the_built_in_image(tmp_path, capsys):
     output = str(tmp_path / "demo.png")
     with flagsaver.flagsaver(degradation="inpaint", output=output, prior_path="conv"):

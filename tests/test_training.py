@@ -100,6 +100,7 @@ def killed_run(background):
     return background.get(kill_and_resume).result()
 
 
+@pytest.mark.slow  # the long tier (pytest.ini): SIGTERM / SIGKILL of real processes; test_resumed_run_equals_uninterrupted_run stays
 def test_killed_app_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, killed_run):
     """kill_and_resume's run ends with the step count and weights of one uninterrupted run with the same seed (a
     kill may land while a checkpoint is being written; the restart must still find a complete one)."""
@@ -160,6 +161,7 @@ def test_steps_per_execution_divides_the_epoch():
     assert training.steps_per_execution(3, 8) == 3
 
 
+@pytest.mark.slow  # the long tier (pytest.ini): tests/test_conv_prior.py keeps --init_from of the denoiser app
 def test_a_new_run_starts_from_the_weights_of_init_from(tmp_path, tiny_npz):
     """--init_from: a trained model_dir or its .keras file; a resumed run ignores it; other shapes are refused."""
     # pylint: disable=g-import-not-at-top

@@ -223,6 +223,7 @@ def test_every_weight_is_saved_and_each_trainable_one_changes_after_a_step():
             assert not np.array_equal(before[w.path], w.numpy()), f"{update}: {w.path} did not change"
 
 
+@pytest.mark.slow  # the long tier (pytest.ini): test_distribute.py keeps the 1-vs-2-replica step of the plain VAE
 def test_one_and_two_replicas_train_the_same_codebooks(tmp_path, tiny_npz):
     from tfvae import distribute, training  # pylint: disable=g-import-not-at-top
     from tfvae.config import TrainConfig  # pylint: disable=g-import-not-at-top
