@@ -23,7 +23,7 @@ from absl import flags
 
 from tfvae import cli
 from tfvae import distribute
-from tfvae.config import ConfigError, ModelConfig
+from tfvae.config import ConfigError, ModelConfig, TrainConfig
 from tfvae.restoration import deep_prior, flow_prior, patch_data
 from tfvae.restoration.gmm import PatchGMM
 from tfvae.saving import save_model_file
@@ -44,6 +44,10 @@ flags.DEFINE_integer("flow_units", 128, "flow: hidden units of each step's two-l
 flags.DEFINE_integer("map_steps", 3, "flow: gradient steps of its patch MAP (saved with the prior)")
 cli.define_config_flags([ModelConfig])  # --precision: what the denoiser's network computes in (default float32)
 flags.DEFINE_float("covariance_floor", 1e-6, "smallest eigenvalue of a component covariance ([0, 1] pixel scale)")
+# --init_from (gmm only): a GMM .npz (e.g. the shipped tfvae/restoration/gmm_prior.npz) of --components components
+# over --patch_size patches whose parameters EM starts from, instead of the seeding.
+cli.define_config_flags([TrainConfig], only=("init_from",))
+flags.declare_key_flag("init_from")  # generated in tfvae/cli.py: --help lists it with the app's own
 
 
 def check_flags():
@@ -64,6 +68,26 @@ def check_flags():
         raise ConfigError(f"--covariance_floor: must be positive, got {FLAGS.covariance_floor}")
     if FLAGS.num_patches < FLAGS.components:
         raise ConfigError(f"--num_patches={FLAGS.num_patches} is fewer than --components={FLAGS.components}")
+    if FLAGS.init_from:
+        if FLAGS.prior_type != "gmm":
+            raise ConfigError(f"--init_from: only for --prior_type=gmm, got --prior_type={FLAGS.prior_type}")
+        if not os.path.isfile(FLAGS.init_from):
+            raise ConfigError(f"--init_from={FLAGS.init_from}: no such file")
+
+
+def initial_gmm(patches, strategy):
+    """The GMM EM starts from: --init_from's (checked against --components and --patch_size), or the seeding."""
+    if not FLAGS.init_from:
+        return PatchGMM.fit(patches, steps=0, components=FLAGS.components, seed=FLAGS.seed,
+                            covariance_floor=FLAGS.covariance_floor, strategy=strategy)
+    try:
+        gmm = PatchGMM.load(FLAGS.init_from)
+    except (OSError, KeyError, ValueError) as error:
+        raise ConfigError(f"--init_from={FLAGS.init_from}: not a GMM .npz ({error})") from None
+    if gmm.num_components != FLAGS.components or gmm.dim != FLAGS.patch_size ** 2:
+        raise ConfigError(f"--init_from={FLAGS.init_from} has {gmm.num_components} components over {gmm.dim} pixels, "
+                          f"not --components={FLAGS.components} over {FLAGS.patch_size}x{FLAGS.patch_size} patches")
+    return gmm
 
 
 @cli.reports_errors
@@ -95,8 +119,7 @@ def main(argv):
             print(f"Wrote the flow prior to {FLAGS.output}")
         return
     start = time.time()
-    gmm = PatchGMM.fit(patches, steps=0, components=FLAGS.components, seed=FLAGS.seed,
-                       covariance_floor=FLAGS.covariance_floor, strategy=strategy)
+    gmm = initial_gmm(patches, strategy)
     for step in range(FLAGS.em_steps):
         log_likelihood = gmm.em_step(patches, FLAGS.covariance_floor, strategy)
         print(f"EM step {step + 1}/{FLAGS.em_steps}: mean log p(patch) before it {log_likelihood:.4f} nats "

@@ -3,6 +3,8 @@ measured.
 
     python benchmarks/epll_validation.py [--few_images=4] [--stride3_images=10] [--set12=0] [--output=...json]
     python benchmarks/epll_validation.py --validation=0   # only the library check and Set12, into the existing JSON
+    python benchmarks/epll_validation.py --gmm=runs/gmm_more.npz --weightings=constant --strides=1 \
+        --schedules="paper 5-step" --output=benchmarks/results/epll_validation_gmm_more.json   # another GMM
 
 Validation split: the train400 images at sorted-path positions 0, VALIDATION_EVERY, 2 VALIDATION_EVERY, ...
 (tfvae.restoration.conv_prior, the learned denoisers' validation split too: 20 images of 180x180), with the same
@@ -149,9 +151,15 @@ def main():
     parser.add_argument("--validation", type=int, default=1, help="0: skip the validation rows, keep those of the "
                         "existing --output and redo only the library check and Set12")
     parser.add_argument("--set12", type=int, default=1, help="1: also Set12 at sigma 25 with the library's epll")
+    parser.add_argument("--gmm", default=denoise_lib.PRIOR_FILE, help="the GMM .npz (default: the shipped one)")
+    parser.add_argument("--strides", default="1,3", help="comma-separated patch strides of the validation rows")
+    parser.add_argument("--schedules", default=",".join(SCHEDULES), help="comma-separated schedules (of SCHEDULES)")
     parser.add_argument("--output", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                                          "epll_validation.json"))
     args = parser.parse_args()
+    unknown = set(args.schedules.split(",")) - set(SCHEDULES)
+    if unknown:
+        sys.exit(f"error: --schedules: unknown {sorted(unknown)}; known: {sorted(SCHEDULES)}")
 
     files = image_files(TRAIN400)[::VALIDATION_EVERY]
     if not files:
@@ -160,9 +168,9 @@ def main():
     clean = [read_image(f, channels=1).astype(np.float32) / 255 for f in files]  # [H, W, 1]
     noisy = {s: [y[..., 0] for y in images] for s, images in noisy_copies(clean, SIGMAS, seed=0).items()}
     clean = [x[..., 0] for x in clean]
-    prior = denoise_lib.load_prior(denoise_lib.PRIOR_FILE)  # the shipped GMM
+    prior = denoise_lib.load_prior(args.gmm)  # by default the shipped GMM
 
-    results = {"machine": machine(), "validation_images": [os.path.basename(f) for f in files],
+    results = {"machine": machine(), "gmm": args.gmm, "validation_images": [os.path.basename(f) for f in files],
                "split": f"train400 sorted by path, positions 0, {VALIDATION_EVERY}, {2 * VALIDATION_EVERY}, ...",
                "noise": "tfvae.restoration.conv_prior.noisy_copies(images, (15, 25, 50), seed=0)",
                "subsets": SUBSETS.format(few=args.few_images, stride3=args.stride3_images), "rows": []}
@@ -171,8 +179,8 @@ def main():
             results = {**json.load(f), "library_check_machine": machine()}
     results["library_is"] = library_is(prior, noisy[25][0][:64, :64], 25 / 255)  # a crop: quick
     print(f"tfvae's epll computes: {results['library_is']}", flush=True)
-    for stride in (1, 3) if args.validation else ():
-        for schedule, betas in SCHEDULES.items():
+    for stride in [int(s) for s in args.strides.split(",")] if args.validation else ():
+        for schedule, betas in ((name, SCHEDULES[name]) for name in args.schedules.split(",")):
             for weighting in args.weightings.split(","):
                 if weighting == "reflect_each_step_constant" and stride == 1:
                     continue  # the same x-step as reflect_each_step at stride 1 (c = D on every pixel)

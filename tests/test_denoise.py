@@ -219,6 +219,22 @@ def test_train_patch_prior_app(tmp_path, capsys):
             pytest.raises(SystemExit, match="--components: must be positive"):
         prior_app.main(["train_patch_prior"])
     assert not os.path.exists(tmp_path / "p2.npz") and not os.path.exists(tmp_path / "p3.npz")
+    # --init_from: EM continues from a saved GMM (the same patches: its first step starts where the last one ended)
+    more = str(tmp_path / "more.npz")
+    with flagsaver.flagsaver(data=f"folder:{folder}", output=more, components=3, num_patches=2000, em_steps=2,
+                             init_from=output):
+        prior_app.main(["train_patch_prior"])
+    log = [line for line in capsys.readouterr().out.splitlines() if line.startswith("EM step")]
+    continued = [float(line.split("before it ")[1].split(" nats")[0]) for line in log]
+    assert len(continued) == 2 and continued[0] >= values[-1] - 1e-3 and continued[1] >= continued[0] - 1e-3, log
+    with flagsaver.flagsaver(data=f"folder:{folder}", output=str(tmp_path / "p4.npz"), components=4,
+                             num_patches=2000, init_from=output), \
+            pytest.raises(SystemExit, match="has 3 components over 64 pixels, not --components=4"):
+        prior_app.main(["train_patch_prior"])
+    with flagsaver.flagsaver(data=f"folder:{folder}", output=str(tmp_path / "p5.npz"),
+                             init_from=str(tmp_path / "no.npz")), pytest.raises(SystemExit, match="no.npz: no such file"):
+        prior_app.main(["train_patch_prior"])
+    assert not os.path.exists(tmp_path / "p4.npz") and not os.path.exists(tmp_path / "p5.npz")
 
 
 @pytest.mark.skipif(not os.path.isfile(denoise_lib.PRIOR_FILE), reason="the shipped prior is not built yet")

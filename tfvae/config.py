@@ -399,8 +399,8 @@ class TrainConfig:
     labelled_fraction: float = field(0.5, "m2: the share of labelled images in every training batch")
     init_from: str = field("", "start a new run from trained weights (apps.train: a trained --model_dir or a .keras "
                            "model file of the same family and architecture; apps.train_denoiser: a ConvDenoiser "
-                           ".keras), with a fresh optimizer at step 0; a run resuming from its own checkpoint ignores "
-                           "it")
+                           ".keras; apps.train_patch_prior: a GMM .npz that EM continues from), with a fresh optimizer "
+                           "at step 0; a run resuming from its own checkpoint ignores it")
 
     def __post_init__(self):
         # Release 0.1.0 stored a bool: true meant XLA where the strategy allows it (now "auto"), false "off".
