@@ -72,7 +72,7 @@ SUBSETS = ("to bound the run's time: the 7-step schedule at stride 1 on the firs
            "the first {stride3}, reflect_each_step_constant only at stride 3; every other row on all of them")
 
 
-def variant(prior, weighting, betas, stride, patch_size=PATCH):
+def variant(prior, weighting, betas, stride, patch_size=PATCH, lam_scale=1.0):
     """A tf.function (noisy [H, W] on [0, 1], sigma on [0, 1]) -> restored [H, W]: EPLL with that border treatment
     (module docstring), for any image size."""
     dim, pad = patch_size * patch_size, patch_size - 1
@@ -89,7 +89,7 @@ def variant(prior, weighting, betas, stride, patch_size=PATCH):
         grid = tf.shape(reflect(y)) if each_step else tf.shape(y)  # the image the patches are taken from
         count = patch_ops.cover_count(grid, patch_size, stride)  # c = P^T 1 there
         weight = dim / stride ** 2 if weighting.endswith("constant") else (crop(count) if each_step else count)
-        lam = dim / stride ** 2 / sigma ** 2
+        lam = lam_scale * dim / stride ** 2 / sigma ** 2  # lam_scale 1: the paper's
         x = y
         for multiple in betas:
             beta = multiple / sigma ** 2
@@ -152,6 +152,8 @@ def main():
                         "existing --output and redo only the library check and Set12")
     parser.add_argument("--set12", type=int, default=1, help="1: also Set12 at sigma 25 with the library's epll")
     parser.add_argument("--gmm", default=denoise_lib.PRIOR_FILE, help="the GMM .npz (default: the shipped one)")
+    parser.add_argument("--lam_scale", type=float, default=1.0, help="the data term's weight lambda times this "
+                        "(1: the paper's D / (s^2 sigma^2)); the Set12 run always uses the library's")
     parser.add_argument("--strides", default="1,3", help="comma-separated patch strides of the validation rows")
     parser.add_argument("--schedules", default=",".join(SCHEDULES), help="comma-separated schedules (of SCHEDULES)")
     parser.add_argument("--output", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
@@ -186,9 +188,10 @@ def main():
                     continue  # the same x-step as reflect_each_step at stride 1 (c = D on every pixel)
                 count = args.stride3_images if stride == 3 else len(clean)
                 count = args.few_images if (stride == 1 and len(betas) == 7) else count
-                fn = variant(prior, weighting, betas, stride)
+                fn = variant(prior, weighting, betas, stride, lam_scale=args.lam_scale)
                 fn(noisy[25][0][:32, :32], 25 / 255)  # the graph built before timing
                 row = {"weighting": weighting, "schedule": schedule, "betas": list(betas), "stride": stride,
+                       "lam_scale": args.lam_scale,
                        "images": min(count, len(clean)), "psnr": {}, "seconds_per_image": {}, "per_image": {}}
                 for sigma in SIGMAS:
                     pairs = [(y, sigma / 255) for y in noisy[sigma][:count]]
