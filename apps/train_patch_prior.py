@@ -75,11 +75,10 @@ def check_flags():
             raise ConfigError(f"--init_from={FLAGS.init_from}: no such file")
 
 
-def initial_gmm(patches, strategy):
-    """The GMM EM starts from: --init_from's (checked against --components and --patch_size), or the seeding."""
+def init_from_gmm():
+    """--init_from's GMM, checked against --components and --patch_size (before any data is read), or None."""
     if not FLAGS.init_from:
-        return PatchGMM.fit(patches, steps=0, components=FLAGS.components, seed=FLAGS.seed,
-                            covariance_floor=FLAGS.covariance_floor, strategy=strategy)
+        return None
     try:
         gmm = PatchGMM.load(FLAGS.init_from)
     except (OSError, KeyError, ValueError) as error:
@@ -96,6 +95,7 @@ def main(argv):
     distribute.split_cpu(FLAGS.cpu_devices)
     strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu, gpus=FLAGS.gpus)
     chief = distribute.worker_name(strategy) is None  # under multi_worker only the chief writes --output
+    gmm = init_from_gmm()
     images = patch_data.read_grey_images(FLAGS.data)
     patches = patch_data.sample_patches(images, FLAGS.num_patches, FLAGS.patch_size, FLAGS.seed)
     patches = patches - patches.mean(1, keepdims=True)  # DC removed
@@ -119,7 +119,9 @@ def main(argv):
             print(f"Wrote the flow prior to {FLAGS.output}")
         return
     start = time.time()
-    gmm = initial_gmm(patches, strategy)
+    if gmm is None:  # the seeding
+        gmm = PatchGMM.fit(patches, steps=0, components=FLAGS.components, seed=FLAGS.seed,
+                           covariance_floor=FLAGS.covariance_floor, strategy=strategy)
     for step in range(FLAGS.em_steps):
         log_likelihood = gmm.em_step(patches, FLAGS.covariance_floor, strategy)
         print(f"EM step {step + 1}/{FLAGS.em_steps}: mean log p(patch) before it {log_likelihood:.4f} nats "

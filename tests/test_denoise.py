@@ -49,6 +49,14 @@ def fit_prior(work, background):
     return path
 
 
+def test_sample_patches_are_windows_of_the_images_even_with_fewer_patches_than_images():
+    images = [np.arange(i, i + 9 * 10, dtype=np.float32).reshape(9, 10) for i in range(5)]
+    patches = patch_data.sample_patches(images, 3, 4, seed=0)  # 3 patches from 5 images: some images give none
+    assert patches.shape == (3, 16)
+    windows = np.concatenate([np.lib.stride_tricks.sliding_window_view(x, (4, 4)).reshape(-1, 16) for x in images])
+    assert all((windows == patch).all(1).any() for patch in patches)  # each is a row-major 4x4 window
+
+
 @pytest.fixture(scope="module")
 def prior_file(background):
     return background.get(fit_prior).result()

@@ -41,6 +41,6 @@ def sample_patches(images, count, patch_size, seed):
         windows = np.lib.stride_tricks.sliding_window_view(image, (patch_size, patch_size))  # [H-p+1, W-p+1, p, p]
         rows = rng.integers(0, windows.shape[0], n)
         cols = rng.integers(0, windows.shape[1], n)
-        drawn.append(windows[rows, cols].reshape(n, -1))
+        drawn.append(windows[rows, cols].reshape(n, patch_size * patch_size))  # n may be 0
     patches = np.concatenate(drawn)
     return patches[rng.permutation(count)]  # no order by image
