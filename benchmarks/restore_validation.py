@@ -15,9 +15,9 @@ The validation split: the images of ../shared/data/denoise/train400 at sorted po
 every prior kind (the convolutional prior, an image prior; the GMM, a patch prior) and every schedule of GRID, the mean
 PSNR per task; the rule: for each degradation kind (Inpaint: inpaint50 and inpaint80; Blur: deblur; Downsample: sr2
 and sr4), the schedule with the best mean PSNR over its tasks among those within the time budget (for the image
-prior: at most PASS_BUDGET network passes per image, the issue's 10 s at 512x512). Seconds per 256x256 image (measured here on 180x180
-images and scaled by the pixel count) are recorded, not used: on a machine shared with other jobs they were 2 to 3
-times what Set12's run measures (benchmarks/restore_set12.py reports the time target). The results print and go to
+prior: at most PASS_BUDGET network passes per image, the issue's 10 s at 512x512). Seconds per 256x256 image
+(measured here on 180x180 images and scaled by the pixel count) are recorded, not used: on a machine shared with
+other jobs they were 2 to 3 times what Set12's run measures (benchmarks/restore_set12.py reports the time target). The results print and go to
 benchmarks/results/restore_validation.json; DEFAULT_SCHEDULES (tfvae/restoration/restore.py) and
 RICHARDSON_LUCY_ITERATIONS (restore_set12.py) are set from it by hand.
 """
