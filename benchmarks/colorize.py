@@ -3,6 +3,7 @@
     python benchmarks/colorize.py --colorizer=runs/colorize128 --regressor_dir=runs/regressor128
     python benchmarks/colorize.py --colorizer=runs/colorize128 --regressor_dir=runs/regressor128 \
         --train_regressor_epochs=16      # only train (or resume) the L2 baseline, e.g. beside the colorizer
+    python benchmarks/colorize.py --colorizer=runs/colorize_more --init_steps=2544 ...   # a run --init_from a model
 
 Data: ../shared/data/cbsd432 (432 BSDS images) and ../shared/data/color (63 images), split by
 tfvae/colorization/data.py: in each folder every 10th image sorted by path is held out (43 + 6 = 49 test images,
@@ -147,6 +148,12 @@ def main():
     parser.add_argument("--regressor_dir", default=None, help="checkpoints of the L2 baseline (resumed)")
     parser.add_argument("--train_regressor_epochs", type=int, default=0,
                         help="only train the L2 baseline this many epochs into --regressor_dir")
+    parser.add_argument("--init_steps", type=int, default=0,
+                        help="steps the colorizer's --init_from source had taken before its run (the shipped file of "
+                             "README's table: 2544); the L2 baseline trains the run's steps plus these")
+    parser.add_argument("--regressor_learning_rate", type=float, default=0.0,
+                        help="with --train_regressor_epochs: the baseline's learning rate for these epochs (0: the "
+                             "colorizer's), so it can follow the colorizer's whole schedule")
     parser.add_argument("--save_model", default=None,
                         help="write the colorizer with the settings chosen on validation to this .keras file")
     parser.add_argument("--max_images", type=int, default=0, help="only the first N of each split (a dry run)")
@@ -157,15 +164,16 @@ def main():
     per_epoch = steps_per_epoch(data.examples_per_epoch, train_config.batch_size)
     if args.train_regressor_epochs:
         baseline.train_regressor(config, data, args.train_regressor_epochs * per_epoch, train_config.batch_size,
-                                 train_config.learning_rate, verbose=2, model_dir=args.regressor_dir)
+                                 args.regressor_learning_rate or train_config.learning_rate, verbose=2,
+                                 model_dir=args.regressor_dir)
         return
     if args.max_images:
         data.x_val, data.val_files = data.x_val[:args.max_images], data.val_files[:args.max_images]
         data.x_test, data.test_files = data.x_test[:args.max_images], data.test_files[:args.max_images]
     model = families.restore(args.colorizer)
-    step = runs.checkpoint_step(args.colorizer)
+    step = runs.checkpoint_step(args.colorizer) + args.init_steps
     print(f"{len(data.x_train)} training, {len(data.x_val)} validation, {len(data.x_test)} test images; colorizer "
-          f"trained {step} steps")
+          f"trained {step} steps ({args.init_steps} of them before its run)")
 
     start = time.perf_counter()
     regressor = baseline.train_regressor(config, data, step, train_config.batch_size, train_config.learning_rate,
@@ -178,7 +186,8 @@ def main():
         "L2 regression": lambda grey: colour.to_uint8(regressor.colorize(grey)).numpy(),
         "latent segmentation": lambda grey: colour.to_uint8(model.colorize(grey)).numpy(),
     }
-    results = {"machine": machine(), "dataset": "cbsd432 + color", "steps": step, "epochs": step / per_epoch,
+    results = {"machine": machine(), "dataset": "cbsd432 + color", "steps": step, "init_steps": args.init_steps,
+               "epochs": step / per_epoch,
                "crop": config.input_shape[0], "batch_size": train_config.batch_size,
                "config": {k: getattr(config, k) for k in ("hidden_units", "num_segments", "latent_stride",
                                                             "guide_scale", "precision")},
