@@ -4,6 +4,7 @@
     python benchmarks/colorize.py --colorizer=runs/colorize128 --regressor_dir=runs/regressor128 \
         --train_regressor_epochs=16      # only train (or resume) the L2 baseline, e.g. beside the colorizer
     python benchmarks/colorize.py --colorizer=runs/colorize_more --init_steps=2544 ...   # a run --init_from a model
+    python benchmarks/colorize.py --colorizer=runs/colorize_more --validation_only --output=...json   # candidates
 
 Data: ../shared/data/cbsd432 (432 BSDS images) and ../shared/data/color (63 images), split by
 tfvae/colorization/data.py: in each folder every 10th image sorted by path is held out (43 + 6 = 49 test images,
@@ -156,6 +157,9 @@ def main():
                              "colorizer's), so it can follow the colorizer's whole schedule")
     parser.add_argument("--save_model", default=None,
                         help="write the colorizer with the settings chosen on validation to this .keras file")
+    parser.add_argument("--validation_only", action="store_true",
+                        help="only the validation grid of the colorizer (no baseline, no test images) into --output: "
+                             "to compare candidates before any test image is measured")
     parser.add_argument("--max_images", type=int, default=0, help="only the first N of each split (a dry run)")
     parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "results", "colorize.json"))
     args = parser.parse_args()
@@ -171,6 +175,15 @@ def main():
         data.x_val, data.val_files = data.x_val[:args.max_images], data.val_files[:args.max_images]
         data.x_test, data.test_files = data.x_test[:args.max_images], data.test_files[:args.max_images]
     model = families.restore(args.colorizer)
+    if args.validation_only:
+        val_colourfulness = float(np.mean([metrics.colourfulness(x) for x in data.x_val]))
+        guide, annealing, grid = choose_on_validation(model, data.x_val, val_colourfulness)
+        with open(args.output, "w") as f:
+            json.dump({"machine": machine(), "colorizer": args.colorizer, "validation_images": data.val_files,
+                       "originals_colourfulness": val_colourfulness, "chosen": {"guide_scale": guide,
+                       "annealing": annealing}, "grid": grid}, f, indent=1)
+        print(f"chosen on validation: guide {guide}, annealing {annealing}: {grid[f'guide {guide}, annealing {annealing}']}")
+        return
     step = runs.checkpoint_step(args.colorizer) + args.init_steps
     print(f"{len(data.x_train)} training, {len(data.x_val)} validation, {len(data.x_test)} test images; colorizer "
           f"trained {step} steps ({args.init_steps} of them before its run)")
