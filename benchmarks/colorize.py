@@ -175,14 +175,16 @@ def main():
         data.x_val, data.val_files = data.x_val[:args.max_images], data.val_files[:args.max_images]
         data.x_test, data.test_files = data.x_test[:args.max_images], data.test_files[:args.max_images]
     model = families.restore(args.colorizer)
+    val_colourfulness = float(np.mean([metrics.colourfulness(x) for x in data.x_val]))
+    guide, annealing, grid = choose_on_validation(model, data.x_val, val_colourfulness)
+    model.config.guide_scale, model.config.annealing = guide, annealing
+    chosen = {"guide_scale": guide, "annealing": annealing, "grid": grid}
+    print(f"chosen on validation: guide_scale {guide}, annealing {annealing}", flush=True)
     if args.validation_only:
-        val_colourfulness = float(np.mean([metrics.colourfulness(x) for x in data.x_val]))
-        guide, annealing, grid = choose_on_validation(model, data.x_val, val_colourfulness)
-        with open(args.output, "w") as f:
-            json.dump({"machine": machine(), "colorizer": args.colorizer, "validation_images": data.val_files,
-                       "originals_colourfulness": val_colourfulness, "chosen": {"guide_scale": guide,
-                       "annealing": annealing}, "grid": grid}, f, indent=1)
-        print(f"chosen on validation: guide {guide}, annealing {annealing}: {grid[f'guide {guide}, annealing {annealing}']}")
+        with open(args.output, "w") as out:
+            json.dump({"machine": machine(), "colorizer": args.colorizer, "originals_colourfulness": val_colourfulness,
+                       "validation_files": [os.path.relpath(f, SHARED) for f in data.val_files],
+                       "chosen_on_validation": chosen}, out, indent=1)
         return
     step = runs.checkpoint_step(args.colorizer) + args.init_steps
     print(f"{len(data.x_train)} training, {len(data.x_val)} validation, {len(data.x_test)} test images; colorizer "
@@ -205,11 +207,7 @@ def main():
                "config": {k: getattr(config, k) for k in ("hidden_units", "num_segments", "latent_stride",
                                                             "guide_scale", "precision")},
                "regressor_train_s": regressor_s}
-    val_colourfulness = float(np.mean([metrics.colourfulness(x) for x in data.x_val]))
-    guide, annealing, grid = choose_on_validation(model, data.x_val, val_colourfulness)
-    model.config.guide_scale, model.config.annealing = guide, annealing
-    results["chosen_on_validation"] = {"guide_scale": guide, "annealing": annealing, "grid": grid}
-    print(f"chosen on validation: guide_scale {guide}, annealing {annealing}", flush=True)
+    results["chosen_on_validation"] = chosen
     if args.save_model:
         save_model_file(model, args.save_model)
     for split, images, files in (("validation", data.x_val, data.val_files), ("test", data.x_test, data.test_files)):
