@@ -43,7 +43,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import machine, write_results  # noqa: E402
 from tfvae import families, runs  # noqa: E402
 from tfvae.colorization import baseline, colour, evaluation, inference, metrics, pictures  # noqa: E402
 from tfvae.colorization import data as colour_data  # noqa: E402
@@ -177,14 +177,13 @@ def main():
     model = families.restore(args.colorizer)
     val_colourfulness = float(np.mean([metrics.colourfulness(x) for x in data.x_val]))
     guide, annealing, grid = choose_on_validation(model, data.x_val, val_colourfulness)
-    model.config.guide_scale, model.config.annealing = guide, annealing
     chosen = {"guide_scale": guide, "annealing": annealing, "grid": grid}
     print(f"chosen on validation: guide_scale {guide}, annealing {annealing}", flush=True)
     if args.validation_only:
-        with open(args.output, "w") as out:
-            json.dump({"machine": machine(), "colorizer": args.colorizer, "originals_colourfulness": val_colourfulness,
-                       "validation_files": [os.path.relpath(f, SHARED) for f in data.val_files],
-                       "chosen_on_validation": chosen}, out, indent=1)
+        write_results(args.output, {"machine": machine(), "colorizer": args.colorizer,
+                                    "originals_colourfulness": val_colourfulness,
+                                    "validation_files": [os.path.relpath(f, SHARED) for f in data.val_files],
+                                    "chosen_on_validation": chosen})
         return
     step = runs.checkpoint_step(args.colorizer) + args.init_steps
     print(f"{len(data.x_train)} training, {len(data.x_val)} validation, {len(data.x_test)} test images; colorizer "
@@ -206,8 +205,8 @@ def main():
                "crop": config.input_shape[0], "batch_size": train_config.batch_size,
                "config": {k: getattr(config, k) for k in ("hidden_units", "num_segments", "latent_stride",
                                                             "guide_scale", "precision")},
-               "regressor_train_s": regressor_s}
-    results["chosen_on_validation"] = chosen
+               "regressor_train_s": regressor_s, "chosen_on_validation": chosen}
+    model.config.guide_scale, model.config.annealing = guide, annealing
     if args.save_model:
         save_model_file(model, args.save_model)
     for split, images, files in (("validation", data.x_val, data.val_files), ("test", data.x_test, data.test_files)):
@@ -221,9 +220,7 @@ def main():
         print(split, "segmentation", json.dumps(part["segmentation"]), flush=True)
         part["targets"] = targets(part)
         results[split] = part
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(results, f, indent=2)
+    write_results(args.output, results)
     for name, check in results["test"]["targets"].items():
         print(f"{'met ' if check['met'] else 'MISS'} {name}: {check['value']:.3f} (target {check['target']:.3f})")
     picture(data.x_test[::5][:10], methods, sample, model,
