@@ -9,6 +9,8 @@ import math
 
 import keras
 
+from tfvae.nets.activations import activation_layer
+
 
 @keras.saving.register_keras_serializable(package="tfvae")
 class ResidualBlock(keras.layers.Layer):
@@ -19,7 +21,7 @@ class ResidualBlock(keras.layers.Layer):
         self.channels, self.activation = channels, activation
         self.conv1 = keras.layers.Conv2D(channels, 3, padding="same")
         self.conv2 = keras.layers.Conv2D(channels, 3, padding="same")
-        self.act = keras.layers.Activation(activation)
+        self.act = activation_layer(activation)
 
     def call(self, x):
         return x + self.conv2(self.act(self.conv1(self.act(x))))
@@ -38,7 +40,7 @@ class ConvEncoder(keras.layers.Layer):
         self.blocks = []
         for c in self.channels:
             self.blocks += [keras.layers.Conv2D(c, 3, strides=2, padding="same"), ResidualBlock(c, activation)]
-        self.act = keras.layers.Activation(activation)
+        self.act = activation_layer(activation)
         self.flatten = keras.layers.Flatten()
         self.out = keras.layers.Dense(out_dim)
 
@@ -69,7 +71,7 @@ class ConvDecoder(keras.layers.Layer):
         for i in reversed(range(len(self.channels))):
             self.blocks += [ResidualBlock(self.channels[i], activation),
                             keras.layers.Conv2DTranspose(self.channels[max(i - 1, 0)], 3, strides=2, padding="same")]
-        self.act = keras.layers.Activation(activation)
+        self.act = activation_layer(activation)
         self.out = keras.layers.Conv2D(out_channels, 3, padding="same")
 
     def call(self, z):

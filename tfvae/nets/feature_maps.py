@@ -8,6 +8,7 @@ For 28x28 and (32, 64): [B, 28, 28, C] -> [B, 7, 7, out_dim] -> [B, 28, 28, out_
 
 import keras
 
+from tfvae.nets.activations import activation_layer
 from tfvae.nets.conv import ResidualBlock
 
 
@@ -28,7 +29,7 @@ class MapEncoder(keras.layers.Layer):
         self.blocks = []
         for c in self.channels:
             self.blocks += [keras.layers.Conv2D(c, 3, strides=2, padding="same"), ResidualBlock(c, activation)]
-        self.act = keras.layers.Activation(activation)
+        self.act = activation_layer(activation)
         self.out = keras.layers.Conv2D(out_dim, 1)
 
     def call(self, x):
@@ -55,7 +56,7 @@ class MapDecoder(keras.layers.Layer):
         for i in reversed(range(len(self.channels))):
             self.blocks += [ResidualBlock(self.channels[i], activation),
                             keras.layers.Conv2DTranspose(self.channels[max(i - 1, 0)], 3, strides=2, padding="same")]
-        self.act = keras.layers.Activation(activation)
+        self.act = activation_layer(activation)
         self.out = keras.layers.Conv2D(out_channels, 3, padding="same")
 
     def call(self, h):

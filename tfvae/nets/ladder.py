@@ -16,6 +16,7 @@ is affine in z: tests/test_hvae.py builds an exact linear-Gaussian hierarchy fro
 
 import keras
 
+from tfvae.nets.activations import activation_layer
 from tfvae.nets.conv import ResidualBlock
 
 
@@ -28,7 +29,7 @@ class ResidualDense(keras.layers.Layer):
         self.units, self.activation = units, activation
         self.dense1 = keras.layers.Dense(units)
         self.dense2 = keras.layers.Dense(units)
-        self.act = keras.layers.Activation(activation)
+        self.act = activation_layer(activation)
 
     def call(self, x):
         return x + self.dense2(self.act(self.dense1(self.act(x))))
@@ -110,7 +111,7 @@ class LevelHeads(keras.layers.Layer):
         self.architecture, self.latents, self.activation = architecture, latents, activation
         self.prior_head = make_linear(architecture, 2 * latents, name="prior")
         self.posterior_head = make_linear(architecture, 2 * latents, name="posterior")
-        self.act = keras.layers.Activation(activation)
+        self.act = activation_layer(activation)
         self.concat = keras.layers.Concatenate()
 
     def call(self, h, e=None):

@@ -14,6 +14,7 @@ would leave the dilated blocks and the context branch nothing to see, and reflec
 import keras
 import tensorflow as tf
 
+from tfvae.nets.activations import activation_layer
 from tfvae.nets.conv import ResidualBlock
 
 
@@ -26,7 +27,7 @@ class DilatedBlock(keras.layers.Layer):
         self.channels, self.dilation, self.activation = channels, dilation, activation
         self.conv1 = keras.layers.Conv2D(channels, 3, padding="same", dilation_rate=dilation)
         self.conv2 = keras.layers.Conv2D(channels, 3, padding="same", dilation_rate=dilation)
-        self.act = keras.layers.Activation(activation)
+        self.act = activation_layer(activation)
 
     def call(self, x):
         return x + self.conv2(self.act(self.conv1(self.act(x))))
@@ -50,7 +51,7 @@ class UNet(keras.layers.Layer):
         self.dilated = [DilatedBlock(deepest, d, activation) for d in (2, 4)]
         self.context = keras.layers.Dense(deepest)
         self.up = [keras.layers.Conv2D(c, 3, padding="same") for c in reversed(self.channels[:-1])]
-        self.act = keras.layers.Activation(activation)
+        self.act = activation_layer(activation)
         self.out = keras.layers.Conv2D(out_channels, 1)
 
     @property
