@@ -39,7 +39,7 @@ from absl import logging  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from tfvae import data as data_lib  # noqa: E402
-from tfvae import distribute, families, training  # noqa: E402
+from tfvae import families, training  # noqa: E402
 from tfvae.colorization import data as colour_data  # noqa: E402
 from tfvae.config import PriorConfig, TrainConfig  # noqa: E402
 from tfvae.restoration import deep_prior  # noqa: E402
@@ -121,7 +121,7 @@ class Cases:
         per_epoch = batch_size * self.steps
         rest = sorted(timer.times[1:] or timer.times)
         row = {"model": model, "precision": precision, "batch_size": batch_size, "steps_per_epoch": self.steps,
-               "epochs": self.epochs, "xla": distribute.use_jit("auto", tf.distribute.get_strategy(), precision),
+               "epochs": self.epochs, "xla": bool(timer.model.jit_compile),
                "examples_per_s": per_epoch / rest[len(rest) // 2],
                "examples_per_s_mean": per_epoch * len(rest) / sum(rest), "epoch_s": timer.times, "wall_s": wall}
         if self.kind == "gpu":

@@ -158,3 +158,21 @@ def test_two_workers_train_together_like_one_process_and_only_the_chief_writes_o
         np.testing.assert_allclose(a, one.numpy(), rtol=1e-4, atol=1e-5)
         if start.size > 1:  # every weight matrix moved (a global batch of 32 would have moved it elsewhere)
             assert np.abs(a - start).max() > 1e-3
+
+
+@pytest.mark.skipif(bool(tf.config.list_logical_devices("GPU")), reason="the CPU's rule (on a GPU: always XLA)")
+def test_xla_auto_on_a_cpu_is_for_float32_models_without_convolutions():
+    from tfvae.nets import ConvEncoder, MLPEncoder
+
+    strategy = tf.distribute.get_strategy()
+    conv, mlp = ConvEncoder((4, 8), 3), MLPEncoder((5,), 3)
+    assert distribute.has_convolutions(conv) and not distribute.has_convolutions(mlp)  # found inside blocks too
+    assert distribute.use_jit("auto", strategy, "float32", distribute.has_convolutions(mlp))
+    assert not distribute.use_jit("auto", strategy, "float32", distribute.has_convolutions(conv))
+    assert not distribute.use_jit("auto", strategy, "mixed_bfloat16", False)
+    assert distribute.use_jit("on", strategy, "mixed_bfloat16", True)
+    assert not distribute.use_jit("off", strategy, "float32", False)
+    # fit decides for the model it makes
+    model, _ = training.compiled(lambda: families.make_model(make_config(input_shape=(8, 8, 1), hidden_units=(4,))),
+                                 0, strategy, 4, jit_compile="auto")
+    assert not model.jit_compile

@@ -13,6 +13,7 @@ train_step divides its mean loss by `num_replicas_in_sync` (tfvae/models/vae.py)
 import json
 import os
 
+import keras
 import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -80,14 +81,17 @@ def jit_possible(strategy):
     return strategy.num_replicas_in_sync == 1 or bool(tf.config.list_logical_devices("GPU"))
 
 
-def use_jit(mode, strategy, precision="float32"):
+def use_jit(mode, strategy, precision="float32", convolutional=False):
     """Whether to XLA-compile the training step: mode "off" (or False) never; "on" wherever XLA can run
     (jit_possible); "auto" (or True) where it also pays:
     - on GPUs and TPUs: always (XLA fuses the element-wise work around the convolutions and matrix products);
-    - on one CPU device in float32: yes (it measured no slower and fuses the many small ops of the flows);
-    - on a CPU in mixed precision: no. XLA's CPU backend compiles bfloat16 convolutions and matrix products to its
-      own loops instead of oneDNN's AMX / AVX-512 BF16 kernels: the default conv VAE trained at 425 images/s with XLA
-      against 1,008 without (2 shared cores), while float32 ran at 501 either way.
+    - on a CPU, a model without convolutions (convolutional False) in float32: yes (it fuses the many small ops of
+      the MLPs and flows: the MLP VAE of benchmarks/vae_mnist.py measured 1.2x faster with it on 2 cores);
+    - on a CPU, a convolutional model: no. XLA's CPU backend compiles convolutions to its own loops instead of
+      oneDNN's kernels, which are faster in float32 too (benchmarks/precision.py, 2 cores: the default conv VAE 1,279
+      images/s without XLA against 1,078 with it, the VQ-VAE, colorizer and convolutional denoiser 1.3-1.4x);
+    - on a CPU in mixed precision: no. XLA's loops do not use AMX / AVX-512 BF16 as oneDNN's kernels do (the conv
+      VAE in mixed bfloat16: 1,070 images/s with XLA against 2,071 without).
     """
     mode = {True: "auto", False: "off"}.get(mode, mode)
     if mode == "off" or not jit_possible(strategy):
@@ -95,7 +99,15 @@ def use_jit(mode, strategy, precision="float32"):
     if mode == "on":
         return True
     accelerated = bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
-    return accelerated or precision == "float32"
+    return accelerated or (precision == "float32" and not convolutional)
+
+
+def has_convolutions(model):
+    """Whether model (a Keras layer) holds a convolution layer at any depth (use_jit's `convolutional`)."""
+    kinds = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Conv1DTranspose,
+             keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose, keras.layers.DepthwiseConv2D,
+             keras.layers.SeparableConv2D)
+    return any(isinstance(layer, kinds) for layer in model._flatten_layers(include_self=True))  # noqa: SLF001
 
 
 def worker_name(strategy):

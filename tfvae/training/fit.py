@@ -57,11 +57,11 @@ def compiled(make, seed, strategy, steps_per_epoch, learning_rate=1e-3, jit_comp
     float or a keras schedule; wrapped in a LossScaleOptimizer for precision mixed_float16: tfvae/precision.py),
     inside the strategy's scope.
 
-    jit_compile: "auto", "on" or "off" (or a bool: True is "auto"), decided by distribute.use_jit; per_execution
-    steps run per call into the graph (the largest divisor of the epoch up to it).
+    jit_compile: "auto", "on" or "off" (or a bool: True is "auto"), decided by distribute.use_jit for the model
+    made (distribute.has_convolutions); per_execution steps run per call into the graph (the largest divisor of the
+    epoch up to it).
     """
     keras.utils.set_random_seed(seed)  # the same initial weights for the same seed
-    jit = distribute.use_jit(jit_compile, strategy, precision)
     # Keras 3.15's multi-step loop fails under MultiWorkerMirroredStrategy (an unfed placeholder): one step a call there.
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     per_call = 1 if multi_worker else steps_per_execution(steps_per_epoch, per_execution)
@@ -69,6 +69,7 @@ def compiled(make, seed, strategy, steps_per_epoch, learning_rate=1e-3, jit_comp
         model = make()
         if not model.built:
             model.build(None)
+        jit = distribute.use_jit(jit_compile, strategy, precision, distribute.has_convolutions(model))
         optimizer = precision_lib.optimizer(precision, keras.optimizers.Adam(learning_rate))
         model.compile(optimizer=optimizer, jit_compile=jit, steps_per_execution=per_call)
         optimizer.build(model.trainable_variables)
