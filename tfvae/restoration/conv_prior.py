@@ -251,13 +251,14 @@ class Validation(keras.callbacks.Callback):
 
 def fit_conv_denoiser(images, validation, steps, *, crop=96, batch_size=16, widths=(64, 128, 256), blocks=2,
                       learning_rate=5e-4, warmup_steps=500, steps_per_epoch=500, seed=0, strategy=None,
-                      jit_compile="auto", precision="float32", run_dir=None, output=None, init_from=None, verbose=2):
+                      jit_compile="auto", precision="float32", run_dir=None, output=None, init_from=None, verbose=2,
+                      callbacks=()):
     """A ConvDenoiser trained for `steps` Adam steps (linear warm-up, then cosine decay to 0) on crops of images
     [N, H, W, C] (`crops`), validated after every epoch of steps_per_epoch (`Validation`: the best model goes to
-    output). run_dir: checkpoints, logs and validation.json, and a killed run resumes from them
+    output; validation=None: none). run_dir: checkpoints, logs and validation.json, and a killed run resumes from them
     (tfvae/training/fit.py); batch_size is the global batch under `strategy`. init_from: a ConvDenoiser (.keras) of
     the same architecture whose weights a new run starts from (a resumed run takes its checkpoint's); a grey one
-    starts a colour run through `colour_from_grey`."""
+    starts a colour run through `colour_from_grey`. callbacks: Keras callbacks called before the validation's."""
     initial = keras.models.load_model(init_from, compile=False) if init_from else None
 
     def make():
@@ -275,8 +276,10 @@ def fit_conv_denoiser(images, validation, steps, *, crop=96, batch_size=16, widt
 
     schedule = keras.optimizers.schedules.CosineDecay(0.0, steps - warmup_steps, warmup_target=learning_rate,
                                                       warmup_steps=warmup_steps)
-    callback = Validation(validation, run_dir, output, steps_per_epoch, seed)
+    callbacks = list(callbacks)
+    if validation is not None:
+        callbacks.append(Validation(validation, run_dir, output, steps_per_epoch, seed))
     return training.fit(make, lambda start: (crops(images, crop, batch_size, seed, start), None),
                         epochs=-(-steps // steps_per_epoch), steps_per_epoch=steps_per_epoch, run_dir=run_dir,
                         seed=seed, strategy=strategy, learning_rate=schedule, jit_compile=jit_compile,
-                        per_execution=10, precision=precision, verbose=verbose, callbacks=[callback])
+                        per_execution=10, precision=precision, verbose=verbose, callbacks=callbacks)
