@@ -1,15 +1,16 @@
 """Benchmark: mixed precision on the CPU (issue 14): training throughput and test metrics in float32 and
 mixed_bfloat16, whether the input pipeline keeps up, and where the step's time goes.
 
-    nice python benchmarks/precision.py              # everything (about 30 minutes on 2 shared CPU cores)
+    nice python benchmarks/precision.py              # everything (about 16 minutes on 2 idle CPU cores)
     python benchmarks/precision.py --models=vae --vae_epochs=2 --num_samples=5 --sections=models,pipeline \
         --rounds=1 --output=/tmp/precision.json                                     # a quick check that it runs
 
 Section `models`: each model trains for the same number of steps from the same seed in every --precisions, through
 `tfvae.families.train` (the denoiser through `tfvae.training.fit` with `deep_prior.fit_denoiser`'s model, data and
 schedule, in epochs of --denoiser_steps_per_epoch steps so the compiling one can be left out), with --jit_compile=auto
-(tfvae/distribute.py: use_jit; on a CPU XLA for float32 only); the vqvae, colorizer and denoiser also train for
---xla_off_epochs in float32 without XLA (throughput only). Throughput: training images (patches for the denoiser)
+(tfvae/distribute.py: use_jit; on a CPU XLA only for the float32 denoiser MLP, the one model here without
+convolutions); the vqvae, colorizer and both denoisers also train for --other_xla_epochs in float32 with use_jit's
+other choice (XLA on for the convolutional ones, off for the MLP; throughput only). Throughput: training images (patches for the denoiser)
 per epoch over the median epoch time from epoch 2 on (compilation excluded; benchmarks/common.py), the mean beside
 it. Then on held-out data:
 - `vae`, the default conv VAE of apps.train (dynamic binarization, batch 128): test NLL by --num_samples importance
@@ -20,14 +21,16 @@ it. Then on held-out data:
   (tfvae/colorization/evaluation.py: method_metrics);
 - `denoiser`, the DenoiserPrior MLP 512-512-512 on DC-removed 8x8 patches of train400 (batch 1024): the held-out
   denoising loss and the MSE of D(y, s) against the clean patch at s = 15, 25, 50 / 255, on patches of the images held
-  out of training (every 10th, sorted by path).
+  out of training (every 10th, sorted by path);
+- `conv_denoiser`, the shipped denoising prior's network (conv_prior.ConvDenoiser, its default U-Net) trained as
+  apps.train_denoiser trains it (conv_prior.fit_conv_denoiser: 96x96 crops of train400's training split, batch 16,
+  --conv_denoiser_steps with its warm-up and cosine schedule, timed in epochs of --conv_denoiser_steps_per_epoch):
+  PSNR of its one-pass estimate on Set12 at sigma 15, 25, 50 (noise fixed by seed 0; only measured).
 
-Section `pipeline` (the conv VAE, interleaved so that the shared machine's load falls on every case alike): seconds
-per training step with the real pipeline (`FAMILY.datasets`, as families.train builds it) and with one in-memory
+Section `pipeline` (the conv VAE, one case after the other): seconds per training step with the real pipeline (`FAMILY.datasets`, as families.train builds it) and with one in-memory
 batch repeated (`tf.data.Dataset.from_tensors(batch).repeat()`) in each precision at batch 128; the real pipeline at
---large_batch; float32 without XLA and mixed_bfloat16 with XLA (use_jit's other choices) at batch 128 and (float32)
---large_batch. Each case runs the model's compiled multi-step train function (what model.fit calls: 31 steps a call
-at batch 128, 15 at 512) on one long-lived iterator: --rounds timed calls per case after one untimed.
+--large_batch; with XLA (use_jit's other choice on a CPU) at batch 128 and (float32) --large_batch. Each case runs the model's compiled multi-step train function (what model.fit calls: 31 steps a call
+at batch 128, 15 at 512) on one iterator: --rounds timed calls after one untimed.
 
 Section `profile` (the conv VAE, without XLA so every TF op is visible): TensorFlow's profiler over one call of the
 train function at batch 128 and --large_batch, float32 and mixed_bfloat16: CPU time per step (self time summed over
@@ -35,10 +38,14 @@ threads, idle excluded) by op category (convolutions and matrix products, activa
 mixed_float16 is timed here too, for --float16_steps steps at batch 128 (its steps take tens of seconds on a CPU, so it
 is not trained in section `models`).
 
+--swish=tensorflow puts tf.nn.silu, whose gradient is computed in the compute dtype, in place of tfvae's swish
+(tfvae/nets/activations.py: the gradient in float32) in every network: what that one change gains.
+
 Writes --output (JSON: the machine, every run's epoch times and metrics) and prints Markdown tables.
 """
 
 import collections
+import dataclasses
 import glob
 import json
 import os
@@ -59,19 +66,22 @@ from absl import logging  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from tfvae import data as data_lib  # noqa: E402
-from tfvae import distribute, evaluation, families, rate_distortion, training  # noqa: E402
+from tfvae import evaluation, families, rate_distortion, training  # noqa: E402
 from tfvae.colorization import colour  # noqa: E402
 from tfvae.colorization import data as colour_data  # noqa: E402
 from tfvae.colorization import evaluation as colour_evaluation  # noqa: E402
 from tfvae.config import TrainConfig  # noqa: E402
-from tfvae.restoration import deep_prior, patch_data  # noqa: E402
+from tfvae.nets import activations  # noqa: E402
+from tfvae.restoration import conv_prior, deep_prior, patch_data  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
-MODELS = ("vae", "vqvae", "colorize", "denoiser")
+MODELS = ("vae", "vqvae", "colorize", "denoiser", "conv_denoiser")
 SECTIONS = ("models", "pipeline", "profile")
 flags.DEFINE_list("models", list(MODELS), f"section models: which of {MODELS}")
 flags.DEFINE_list("sections", list(SECTIONS), f"which of {SECTIONS}")
 flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "precisions every model is trained in")
+flags.DEFINE_integer("seed", 0, "section models: the seed of every model's initialization, data order and noise (the "
+                     "held-out data and its noise stay fixed)")
 flags.DEFINE_integer("vae_epochs", 4, "vae: epochs of 62 steps")
 flags.DEFINE_integer("num_samples", 100, "vae: importance samples per test image for the NLL")
 flags.DEFINE_integer("vqvae_epochs", 3, "vqvae: epochs of 62 steps")
@@ -79,10 +89,16 @@ flags.DEFINE_integer("colorize_epochs", 3, "colorize: epochs of 28 steps (8 crop
 flags.DEFINE_integer("denoiser_steps", 400, "denoiser: training steps")
 flags.DEFINE_integer("denoiser_steps_per_epoch", 100, "denoiser: steps per timed epoch")
 flags.DEFINE_integer("denoiser_patches", 200_000, "denoiser: training patches drawn from the training images")
-flags.DEFINE_integer("xla_off_epochs", 2, "vqvae, colorize, denoiser: epochs of the float32 run without XLA "
+flags.DEFINE_integer("conv_denoiser_steps", 300, "conv_denoiser: training steps")
+flags.DEFINE_integer("conv_denoiser_steps_per_epoch", 50, "conv_denoiser: steps per timed epoch")
+flags.DEFINE_integer("other_xla_epochs", 2, "vqvae, colorize, denoiser, conv_denoiser: epochs of the float32 run "
+                     "with use_jit's other choice (XLA on for the convolutional models, off for the denoiser's MLP) "
                      "(throughput only; the vae's is in section pipeline; 0: none)")
-flags.DEFINE_integer("rounds", 3, "pipeline: timed train-function calls per case")
+flags.DEFINE_integer("rounds", 5, "pipeline: timed train-function calls per case")
 flags.DEFINE_integer("large_batch", 512, "pipeline, profile: the second batch size of the conv VAE")
+flags.DEFINE_enum("swish", "tfvae", ["tfvae", "tensorflow"], "the swish of every network: tfvae's (its gradient in "
+                  "float32: tfvae/nets/activations.py) or tf.nn.silu (TensorFlow's gradient, in the compute dtype), "
+                  "to measure what the first gains")
 flags.DEFINE_integer("float16_steps", 1, "profile: steps of mixed_float16 timed (after one untimed; 0: none)")
 flags.DEFINE_string("output", os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "precision.json"),
                     "JSON results")
@@ -122,23 +138,24 @@ def train(config, train_config, data):
     return model, {"precision": config.precision, "batch_size": train_config.batch_size,
                    "steps": per_epoch_steps * train_config.epochs, "epochs": train_config.epochs,
                    "jit_compile": train_config.jit_compile,
-                   "xla": distribute.use_jit(train_config.jit_compile, tf.distribute.get_strategy(), config.precision),
+                   "xla": bool(model.jit_compile),
                    "images_per_s": median, "images_per_s_mean": mean, "epoch_s": timer.times, "train_wall_s": wall,
                    "load_before": load, "load_after": os.getloadavg()[0]}
 
 
-def cases(epochs, off_epochs):
+def cases(epochs, other_epochs, convolutional=True):
     """(precision, jit_compile, epochs, evaluate) of one model's runs: every --precisions with use_jit's choice, and
-    float32 without XLA for off_epochs (throughput only)."""
+    float32 with its other choice for other_epochs (throughput only): XLA on for a convolutional model (off on a CPU),
+    off for the others."""
     return ([(p, "auto", epochs, True) for p in FLAGS.precisions]
-            + ([("float32", "off", off_epochs, False)] if off_epochs else []))
+            + ([("float32", "on" if convolutional else "off", other_epochs, False)] if other_epochs else []))
 
 
-def run_family(name, data, make_config, batch_size, epochs, metric, off_epochs):
+def run_family(name, data, make_config, batch_size, epochs, metric, other_epochs):
     """Trains make_config(precision) per `cases`; metric(model, config) -> a dict on the held-out data."""
     rows = []
-    for precision, jit, run_epochs, evaluate in cases(epochs, off_epochs):
-        config = make_config(precision)
+    for precision, jit, run_epochs, evaluate in cases(epochs, other_epochs):
+        config = dataclasses.replace(make_config(precision), seed=FLAGS.seed)
         model, row = train(config, TrainConfig(batch_size=batch_size, epochs=run_epochs, jit_compile=jit), data)
         if evaluate:
             start = time.perf_counter()
@@ -172,7 +189,7 @@ def run_vqvae(data):
                 "rate_uniform_bits": point["rate_uniform_bits"], "perplexity": point["perplexity"][0],
                 "codes_used": point["codes_used"][0], "num_images": point["num_images"]}
 
-    return run_family("vqvae", data, make_config, 128, FLAGS.vqvae_epochs, metric, FLAGS.xla_off_epochs)
+    return run_family("vqvae", data, make_config, 128, FLAGS.vqvae_epochs, metric, FLAGS.other_xla_epochs)
 
 
 def run_colorize():
@@ -185,7 +202,7 @@ def run_colorize():
                 "num_images": len(data.x_test)}
 
     return run_family("colorize", data, lambda p: families.make_config(model="colorize", precision=p), 16,
-                      FLAGS.colorize_epochs, metric, FLAGS.xla_off_epochs)
+                      FLAGS.colorize_epochs, metric, FLAGS.other_xla_epochs)
 
 
 def denoiser_patches():
@@ -202,7 +219,7 @@ def fit_denoiser(patches, precision, jit_compile, epochs, timer):
     """deep_prior.fit_denoiser(patches, --denoiser_steps, 1024, precision=precision)'s training for `epochs` of
     --denoiser_steps_per_epoch steps, with `timer` as a callback (the batches and the learning-rate schedule are
     fit_denoiser's: step_batches' epochs do not depend on Keras's)."""
-    steps, batch_size, seed = FLAGS.denoiser_steps, 1024, 0
+    steps, batch_size, seed = FLAGS.denoiser_steps, 1024, FLAGS.seed
     data_scale = float(np.sqrt(np.mean(patches ** 2)))
     table = tf.constant(patches)
 
@@ -236,7 +253,7 @@ def run_denoiser():
     patches, held_out = denoiser_patches()
     rows = []
     for precision, jit, epochs, evaluate in cases(FLAGS.denoiser_steps // FLAGS.denoiser_steps_per_epoch,
-                                                  FLAGS.xla_off_epochs):
+                                                  FLAGS.other_xla_epochs, convolutional=False):
         timer, load = common.EpochTimer(), os.getloadavg()[0]
         start = time.perf_counter()
         model = fit_denoiser(patches, precision, jit, epochs, timer)
@@ -244,11 +261,38 @@ def run_denoiser():
         median, mean = timer.throughput(FLAGS.denoiser_steps_per_epoch * 1024)
         rows.append({"model": "denoiser", "precision": precision, "batch_size": 1024,
                      "steps": epochs * FLAGS.denoiser_steps_per_epoch, "epochs": epochs, "jit_compile": jit,
-                     "xla": distribute.use_jit(jit, tf.distribute.get_strategy(), precision),
+                     "xla": bool(model.jit_compile),
                      "images_per_s": median, "images_per_s_mean": mean, "epoch_s": timer.times, "train_wall_s": wall,
                      "load_before": load, "load_after": os.getloadavg()[0], "train_patches": len(patches)})
         if evaluate:
             rows[-1]["metric"] = denoiser_metric(model, held_out)
+        report(rows[-1])
+    return rows
+
+
+def run_conv_denoiser():
+    images, _ = conv_prior.read_training_images(os.path.join(SHARED, "denoise", "train400"), 1)
+    set12 = [x[..., None] for x in patch_data.read_grey_images(os.path.join(SHARED, "denoise", "set12"))]
+    noisy = conv_prior.noisy_copies(set12, HELD_OUT_SIGMAS, 0)
+    steps, per_epoch, batch_size = FLAGS.conv_denoiser_steps, FLAGS.conv_denoiser_steps_per_epoch, 16
+    rows = []
+    for precision, jit, epochs, evaluate in cases(-(-steps // per_epoch), FLAGS.other_xla_epochs):
+        timer, load = common.EpochTimer(), os.getloadavg()[0]
+        start = time.perf_counter()
+        model = conv_prior.fit_conv_denoiser(images, None, epochs * per_epoch, batch_size=batch_size,
+                                             steps_per_epoch=per_epoch, warmup_steps=epochs * per_epoch // 5,
+                                             seed=FLAGS.seed, jit_compile=jit, precision=precision, verbose=0,
+                                             callbacks=[timer])
+        wall = time.perf_counter() - start
+        median, mean = timer.throughput(per_epoch * batch_size)
+        rows.append({"model": "conv_denoiser", "precision": precision, "batch_size": batch_size,
+                     "steps": len(timer.times) * per_epoch, "epochs": len(timer.times), "jit_compile": jit,
+                     "xla": bool(model.jit_compile),
+                     "images_per_s": median, "images_per_s_mean": mean, "epoch_s": timer.times, "train_wall_s": wall,
+                     "load_before": load, "load_after": os.getloadavg()[0], "train_images": len(images)})
+        if evaluate:
+            psnr = conv_prior.validation_psnr(model, set12, noisy)
+            rows[-1]["metric"] = {**{f"psnr_sigma{s}": v for s, v in psnr.items()}, "num_images": len(set12)}
         report(rows[-1])
     return rows
 
@@ -279,13 +323,14 @@ def vae_case(data, precision, batch_size, jit_compile="auto", per_execution=32):
 
 def step_cases():
     """(precision, jit_compile, batch, pipeline) of section pipeline: both pipelines in each precision at batch 128,
-    the real one at --large_batch, and use_jit's other choice (float32 without XLA, mixed_bfloat16 with it)."""
+    the real one at --large_batch, and use_jit's other choice on a CPU (XLA on) at batch 128 and (float32)
+    --large_batch."""
     keys = []
     for precision in FLAGS.precisions:
         keys += [(precision, "auto", 128, "real"), (precision, "auto", 128, "synthetic"),
                  (precision, "auto", FLAGS.large_batch, "real")]
     if "float32" in FLAGS.precisions:
-        keys += [("float32", "off", 128, "real"), ("float32", "off", FLAGS.large_batch, "real")]
+        keys += [("float32", "on", 128, "real"), ("float32", "on", FLAGS.large_batch, "real")]
     if "mixed_bfloat16" in FLAGS.precisions:
         keys.append(("mixed_bfloat16", "on", 128, "real"))
     return keys
@@ -299,8 +344,11 @@ def call_seconds(model, iterator):
 
 
 def run_pipeline(data, models):
-    """Seconds per step of every step_cases case, interleaved round by round (the order reversed every other round).
-    models: (precision, jit_compile, batch) -> vae_case, filled here and reused by section profile."""
+    """Seconds per step of every step_cases case, one case after the other: an untimed call, --rounds timed calls,
+    then its iterator is dropped. (Interleaving the cases kept every iterator alive, and each real pipeline refilled
+    its prefetch buffer during the next case's calls: on 2 cores that charged the real pipelines with up to 30% more
+    time than they take alone.) models: (precision, jit_compile, batch) -> vae_case, filled here and reused by
+    section profile."""
     timed = {}
     for key in step_cases():
         precision, jit, batch_size, pipeline = key
@@ -309,14 +357,11 @@ def run_pipeline(data, models):
         model, real, synthetic = models[key[:3]]
         iterator = iter(real if pipeline == "real" else synthetic)
         call_seconds(model, iterator)  # untimed: compilation, the pipeline's start
-        timed[key] = (model, iterator, [])
-    for r in range(FLAGS.rounds):
-        for key in (list(timed) if r % 2 == 0 else list(timed)[::-1]):
-            model, iterator, times = timed[key]
-            times.append(call_seconds(model, iterator) / model.steps_per_execution)
-        print(f"pipeline round {r + 1}/{FLAGS.rounds} done (load {os.getloadavg()[0]:.1f})", flush=True)
+        timed[key] = (model, [call_seconds(model, iterator) / model.steps_per_execution for _ in range(FLAGS.rounds)])
+        del iterator
+        print(f"pipeline {key} done (load {os.getloadavg()[0]:.1f})", flush=True)
     rows = []
-    for (precision, jit, batch_size, pipeline), (model, _, times) in timed.items():
+    for (precision, jit, batch_size, pipeline), (model, times) in timed.items():
         step_s = float(np.median(times))
         rows.append({"precision": precision, "jit_compile": jit, "xla": bool(model.jit_compile),
                      "batch_size": batch_size, "pipeline": pipeline, "step_s": step_s, "step_s_all": times,
@@ -360,8 +405,8 @@ def profile_case(data, models, precision, batch_size, per_execution=32):
     XLA (after an untimed call; section pipeline's model where it ran)."""
     from tensorflow.python.profiler.internal import _pywrap_profiler_plugin  # pylint: disable=g-import-not-at-top
 
-    key = (precision, "off" if precision == "float32" else "auto", batch_size)
-    if key not in models or per_execution != 32:
+    key = (precision, "auto", batch_size)  # on a CPU: without XLA (use_jit)
+    if key not in models or per_execution != 32 or models[key][0].jit_compile:
         models[key] = vae_case(data, precision, batch_size, "off", per_execution)
         call_seconds(models[key][0], iter(models[key][1]))
     model, real, _ = models[key]
@@ -416,6 +461,9 @@ def metric_text(row):
                 f"perplexity {m['perplexity']:.1f}")
     if row["model"] == "colorize":
         return f"PSNR {m['psnr']:.2f} dB, ab RMSE {m['ab_rmse']:.2f}"
+    if row["model"] == "conv_denoiser":
+        return "Set12 PSNR " + " / ".join(f"{m[f'psnr_sigma{s}']:.2f}" for s in HELD_OUT_SIGMAS) + (
+            f" dB at sigma {' / '.join(map(str, HELD_OUT_SIGMAS))}")
     return (f"loss {m['denoising_loss']:.4f}; MSE x1e4 at s=25: {1e4 * m['mse_sigma25']:.2f} "
             f"(noisy {1e4 * m['noisy_mse_sigma25']:.2f})")
 
@@ -452,17 +500,20 @@ def print_tables(results):
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
+    if FLAGS.swish == "tensorflow":
+        activations.swish = tf.nn.silu  # what the Swish layers call
     for name in FLAGS.models:
         if name not in MODELS:
             raise app.UsageError(f"--models: {name!r} is not one of {MODELS}")
     start = time.perf_counter()
     data = data_lib.load("mnist_offline")
     results = {"machine": machine(), "flags": {k: FLAGS[k].value for k in (
-        "models", "sections", "precisions", "vae_epochs", "num_samples", "vqvae_epochs", "colorize_epochs",
-        "denoiser_steps", "denoiser_patches", "xla_off_epochs", "rounds", "large_batch", "float16_steps")}}
+        "models", "sections", "precisions", "seed", "vae_epochs", "num_samples", "vqvae_epochs", "colorize_epochs",
+        "denoiser_steps", "denoiser_patches", "conv_denoiser_steps", "conv_denoiser_steps_per_epoch", "other_xla_epochs",
+        "rounds", "large_batch", "swish", "float16_steps")}}
     if "models" in FLAGS.sections:
         runners = {"vae": lambda: run_vae(data), "vqvae": lambda: run_vqvae(data), "colorize": run_colorize,
-                   "denoiser": run_denoiser}
+                   "denoiser": run_denoiser, "conv_denoiser": run_conv_denoiser}
         results["models"] = [row for name in FLAGS.models for row in runners[name]()]
     models = {}  # the conv VAE's compiled cases, shared by sections pipeline and profile
     if "pipeline" in FLAGS.sections:
@@ -472,9 +523,7 @@ def main(argv):
     results["wall_s"] = time.perf_counter() - start
     print(f"\n{results['machine']['description']}; {results['wall_s'] / 60:.0f} minutes")
     print_tables(results)
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-    with open(FLAGS.output, "w") as f:
-        json.dump(results, f, indent=2)
+    common.write_results(FLAGS.output, results)
 
 
 if __name__ == "__main__":
