@@ -249,52 +249,53 @@ def denoiser_metric(model, held_out):
     return metric
 
 
-def run_denoiser():
-    patches, held_out = denoiser_patches()
+def run_timed(name, batch_size, per_epoch, runs, fit, metric, **extra):
+    """The rows of `name` for each (precision, jit_compile, epochs, evaluate) of runs (`cases`): the model
+    fit(precision, jit_compile, epochs, timer) returns, timed by epochs of per_epoch steps of batch_size examples;
+    metric(model) -> its held-out dict where evaluate. extra: fields added to every row."""
     rows = []
-    for precision, jit, epochs, evaluate in cases(FLAGS.denoiser_steps // FLAGS.denoiser_steps_per_epoch,
-                                                  FLAGS.other_xla_epochs, convolutional=False):
+    for precision, jit, epochs, evaluate in runs:
         timer, load = common.EpochTimer(), os.getloadavg()[0]
         start = time.perf_counter()
-        model = fit_denoiser(patches, precision, jit, epochs, timer)
+        model = fit(precision, jit, epochs, timer)
         wall = time.perf_counter() - start
-        median, mean = timer.throughput(FLAGS.denoiser_steps_per_epoch * 1024)
-        rows.append({"model": "denoiser", "precision": precision, "batch_size": 1024,
-                     "steps": epochs * FLAGS.denoiser_steps_per_epoch, "epochs": epochs, "jit_compile": jit,
-                     "xla": bool(model.jit_compile),
-                     "images_per_s": median, "images_per_s_mean": mean, "epoch_s": timer.times, "train_wall_s": wall,
-                     "load_before": load, "load_after": os.getloadavg()[0], "train_patches": len(patches)})
+        median, mean = timer.throughput(per_epoch * batch_size)
+        rows.append({"model": name, "precision": precision, "batch_size": batch_size, "steps": epochs * per_epoch,
+                     "epochs": epochs, "jit_compile": jit, "xla": bool(model.jit_compile), "images_per_s": median,
+                     "images_per_s_mean": mean, "epoch_s": timer.times, "train_wall_s": wall, "load_before": load,
+                     "load_after": os.getloadavg()[0], **extra})
         if evaluate:
-            rows[-1]["metric"] = denoiser_metric(model, held_out)
+            rows[-1]["metric"] = metric(model)
         report(rows[-1])
     return rows
+
+
+def run_denoiser():
+    patches, held_out = denoiser_patches()
+    runs = cases(FLAGS.denoiser_steps // FLAGS.denoiser_steps_per_epoch, FLAGS.other_xla_epochs, convolutional=False)
+    return run_timed("denoiser", 1024, FLAGS.denoiser_steps_per_epoch, runs,
+                     lambda precision, jit, epochs, timer: fit_denoiser(patches, precision, jit, epochs, timer),
+                     lambda model: denoiser_metric(model, held_out), train_patches=len(patches))
 
 
 def run_conv_denoiser():
     images, _ = conv_prior.read_training_images(os.path.join(SHARED, "denoise", "train400"), 1)
     set12 = [x[..., None] for x in patch_data.read_grey_images(os.path.join(SHARED, "denoise", "set12"))]
     noisy = conv_prior.noisy_copies(set12, HELD_OUT_SIGMAS, 0)
-    steps, per_epoch, batch_size = FLAGS.conv_denoiser_steps, FLAGS.conv_denoiser_steps_per_epoch, 16
-    rows = []
-    for precision, jit, epochs, evaluate in cases(-(-steps // per_epoch), FLAGS.other_xla_epochs):
-        timer, load = common.EpochTimer(), os.getloadavg()[0]
-        start = time.perf_counter()
-        model = conv_prior.fit_conv_denoiser(images, None, epochs * per_epoch, batch_size=batch_size,
-                                             steps_per_epoch=per_epoch, warmup_steps=epochs * per_epoch // 5,
-                                             seed=FLAGS.seed, jit_compile=jit, precision=precision, verbose=0,
-                                             callbacks=[timer])
-        wall = time.perf_counter() - start
-        median, mean = timer.throughput(per_epoch * batch_size)
-        rows.append({"model": "conv_denoiser", "precision": precision, "batch_size": batch_size,
-                     "steps": len(timer.times) * per_epoch, "epochs": len(timer.times), "jit_compile": jit,
-                     "xla": bool(model.jit_compile),
-                     "images_per_s": median, "images_per_s_mean": mean, "epoch_s": timer.times, "train_wall_s": wall,
-                     "load_before": load, "load_after": os.getloadavg()[0], "train_images": len(images)})
-        if evaluate:
-            psnr = conv_prior.validation_psnr(model, set12, noisy)
-            rows[-1]["metric"] = {**{f"psnr_sigma{s}": v for s, v in psnr.items()}, "num_images": len(set12)}
-        report(rows[-1])
-    return rows
+    per_epoch, batch_size = FLAGS.conv_denoiser_steps_per_epoch, 16
+
+    def fit(precision, jit, epochs, timer):
+        return conv_prior.fit_conv_denoiser(images, None, epochs * per_epoch, batch_size=batch_size,
+                                            steps_per_epoch=per_epoch, warmup_steps=epochs * per_epoch // 5,
+                                            seed=FLAGS.seed, jit_compile=jit, precision=precision, verbose=0,
+                                            callbacks=[timer])
+
+    def metric(model):
+        psnr = conv_prior.validation_psnr(model, set12, noisy)
+        return {**{f"psnr_sigma{s}": v for s, v in psnr.items()}, "num_images": len(set12)}
+
+    runs = cases(-(-FLAGS.conv_denoiser_steps // per_epoch), FLAGS.other_xla_epochs)
+    return run_timed("conv_denoiser", batch_size, per_epoch, runs, fit, metric, train_images=len(images))
 
 
 def report(row):
