@@ -10,9 +10,9 @@ Section `models`: each model trains for the same number of steps from the same s
 schedule, in epochs of --denoiser_steps_per_epoch steps so the compiling one can be left out), with --jit_compile=auto
 (tfvae/distribute.py: use_jit; on a CPU XLA only for the float32 denoiser MLP, the one model here without
 convolutions); the vqvae, colorizer and both denoisers also train for --other_xla_epochs in float32 with use_jit's
-other choice (XLA on for the convolutional ones, off for the MLP; throughput only). Throughput: training images (patches for the denoiser)
-per epoch over the median epoch time from epoch 2 on (compilation excluded; benchmarks/common.py), the mean beside
-it. Then on held-out data:
+other choice (XLA on for the convolutional ones, off for the MLP; throughput only). Throughput: training images
+(patches for the denoiser) per epoch over the median epoch time from epoch 2 on (compilation excluded;
+benchmarks/common.py), the mean beside it. Then on held-out data:
 - `vae`, the default conv VAE of apps.train (dynamic binarization, batch 128): test NLL by --num_samples importance
   samples on all 2,000 test images (tfvae/evaluation.py);
 - `vqvae`, `--model=vqvae --likelihood=gaussian --pixels=continuous` (batch 128): squared error per test image and the
@@ -27,10 +27,12 @@ it. Then on held-out data:
   --conv_denoiser_steps with its warm-up and cosine schedule, timed in epochs of --conv_denoiser_steps_per_epoch):
   PSNR of its one-pass estimate on Set12 at sigma 15, 25, 50 (noise fixed by seed 0; only measured).
 
-Section `pipeline` (the conv VAE, one case after the other): seconds per training step with the real pipeline (`FAMILY.datasets`, as families.train builds it) and with one in-memory
-batch repeated (`tf.data.Dataset.from_tensors(batch).repeat()`) in each precision at batch 128; the real pipeline at
---large_batch; with XLA (use_jit's other choice on a CPU) at batch 128 and (float32) --large_batch. Each case runs the model's compiled multi-step train function (what model.fit calls: 31 steps a call
-at batch 128, 15 at 512) on one iterator: --rounds timed calls after one untimed.
+Section `pipeline` (the conv VAE, one case after the other): seconds per training step with the real pipeline
+(`FAMILY.datasets`, as families.train builds it) and with one in-memory batch repeated
+(`tf.data.Dataset.from_tensors(batch).repeat()`) in each precision at batch 128; the real pipeline at --large_batch;
+with XLA (use_jit's other choice on a CPU) at batch 128 and (float32) --large_batch. Each case runs the model's
+compiled multi-step train function (what model.fit calls: 31 steps a call at batch 128, 15 at 512) on one iterator:
+--rounds timed calls after one untimed.
 
 Section `profile` (the conv VAE, without XLA so every TF op is visible): TensorFlow's profiler over one call of the
 train function at batch 128 and --large_batch, float32 and mixed_bfloat16: CPU time per step (self time summed over
@@ -124,45 +126,50 @@ def machine():
             "shared": "2 cores shared with other jobs (load averages per run in the JSON)"}
 
 
-def train(config, train_config, data):
-    """families.train into a temporary model_dir, timed per epoch; (model, timing dict)."""
-    timer = common.EpochTimer()
-    load = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as model_dir:
-        start = time.perf_counter()
-        model = families.train(config, train_config, data, model_dir, verbose=0, validate=False, callbacks=[timer])
-        wall = time.perf_counter() - start
-    family = families.of(config)
-    per_epoch_steps = data_lib.steps_per_epoch(family.examples_per_epoch(data), train_config.batch_size)
-    median, mean = timer.throughput(per_epoch_steps * train_config.batch_size)
-    return model, {"precision": config.precision, "batch_size": train_config.batch_size,
-                   "steps": per_epoch_steps * train_config.epochs, "epochs": train_config.epochs,
-                   "jit_compile": train_config.jit_compile,
-                   "xla": bool(model.jit_compile),
-                   "images_per_s": median, "images_per_s_mean": mean, "epoch_s": timer.times, "train_wall_s": wall,
-                   "load_before": load, "load_after": os.getloadavg()[0]}
-
-
 def cases(epochs, other_epochs, convolutional=True):
     """(precision, jit_compile, epochs, evaluate) of one model's runs: every --precisions with use_jit's choice, and
-    float32 with its other choice for other_epochs (throughput only): XLA on for a convolutional model (off on a CPU),
-    off for the others."""
+    float32 with its other choice for other_epochs (throughput only): XLA on for a convolutional model (whose `auto`
+    is off on a CPU), off for the others."""
     return ([(p, "auto", epochs, True) for p in FLAGS.precisions]
             + ([("float32", "on" if convolutional else "off", other_epochs, False)] if other_epochs else []))
 
 
-def run_family(name, data, make_config, batch_size, epochs, metric, other_epochs):
-    """Trains make_config(precision) per `cases`; metric(model, config) -> a dict on the held-out data."""
+def run_timed(name, batch_size, per_epoch, runs, fit, metric, **extra):
+    """The rows of `name` for each (precision, jit_compile, epochs, evaluate) of runs (`cases`): the model
+    fit(precision, jit_compile, epochs, timer) returns, timed by epochs of per_epoch steps of batch_size examples;
+    metric(model, precision) -> its held-out dict where evaluate. extra: fields added to every row."""
     rows = []
-    for precision, jit, run_epochs, evaluate in cases(epochs, other_epochs):
-        config = dataclasses.replace(make_config(precision), seed=FLAGS.seed)
-        model, row = train(config, TrainConfig(batch_size=batch_size, epochs=run_epochs, jit_compile=jit), data)
+    for precision, jit, epochs, evaluate in runs:
+        timer, load = common.EpochTimer(), os.getloadavg()[0]
+        start = time.perf_counter()
+        model = fit(precision, jit, epochs, timer)
+        wall = time.perf_counter() - start
+        median, mean = timer.throughput(per_epoch * batch_size)
+        rows.append({"model": name, "precision": precision, "batch_size": batch_size, "steps": epochs * per_epoch,
+                     "epochs": epochs, "jit_compile": jit, "xla": bool(model.jit_compile), "images_per_s": median,
+                     "images_per_s_mean": mean, "epoch_s": timer.times, "train_wall_s": wall, "load_before": load,
+                     "load_after": os.getloadavg()[0], **extra})
         if evaluate:
             start = time.perf_counter()
-            row.update(metric=metric(model, config), eval_wall_s=time.perf_counter() - start)
-        rows.append({"model": name, **row})
+            rows[-1].update(metric=metric(model, precision), eval_wall_s=time.perf_counter() - start)
         report(rows[-1])
     return rows
+
+
+def run_family(name, data, make_config, batch_size, epochs, metric, other_epochs):
+    """Trains make_config(precision) per `cases` through families.train (into a temporary model_dir);
+    metric(model, config) -> a dict on the held-out data."""
+    configs = {p: dataclasses.replace(make_config(p), seed=FLAGS.seed) for p in {*FLAGS.precisions, "float32"}}
+    per_epoch = data_lib.steps_per_epoch(families.of(configs["float32"]).examples_per_epoch(data), batch_size)
+
+    def fit(precision, jit, run_epochs, timer):
+        train_config = TrainConfig(batch_size=batch_size, epochs=run_epochs, jit_compile=jit)
+        with tempfile.TemporaryDirectory() as model_dir:
+            return families.train(configs[precision], train_config, data, model_dir, verbose=0, validate=False,
+                                  callbacks=[timer])
+
+    return run_timed(name, batch_size, per_epoch, cases(epochs, other_epochs), fit,
+                     lambda model, precision: metric(model, configs[precision]))
 
 
 def run_vae(data):
@@ -249,33 +256,12 @@ def denoiser_metric(model, held_out):
     return metric
 
 
-def run_timed(name, batch_size, per_epoch, runs, fit, metric, **extra):
-    """The rows of `name` for each (precision, jit_compile, epochs, evaluate) of runs (`cases`): the model
-    fit(precision, jit_compile, epochs, timer) returns, timed by epochs of per_epoch steps of batch_size examples;
-    metric(model) -> its held-out dict where evaluate. extra: fields added to every row."""
-    rows = []
-    for precision, jit, epochs, evaluate in runs:
-        timer, load = common.EpochTimer(), os.getloadavg()[0]
-        start = time.perf_counter()
-        model = fit(precision, jit, epochs, timer)
-        wall = time.perf_counter() - start
-        median, mean = timer.throughput(per_epoch * batch_size)
-        rows.append({"model": name, "precision": precision, "batch_size": batch_size, "steps": epochs * per_epoch,
-                     "epochs": epochs, "jit_compile": jit, "xla": bool(model.jit_compile), "images_per_s": median,
-                     "images_per_s_mean": mean, "epoch_s": timer.times, "train_wall_s": wall, "load_before": load,
-                     "load_after": os.getloadavg()[0], **extra})
-        if evaluate:
-            rows[-1]["metric"] = metric(model)
-        report(rows[-1])
-    return rows
-
-
 def run_denoiser():
     patches, held_out = denoiser_patches()
     runs = cases(FLAGS.denoiser_steps // FLAGS.denoiser_steps_per_epoch, FLAGS.other_xla_epochs, convolutional=False)
     return run_timed("denoiser", 1024, FLAGS.denoiser_steps_per_epoch, runs,
                      lambda precision, jit, epochs, timer: fit_denoiser(patches, precision, jit, epochs, timer),
-                     lambda model: denoiser_metric(model, held_out), train_patches=len(patches))
+                     lambda model, precision: denoiser_metric(model, held_out), train_patches=len(patches))
 
 
 def run_conv_denoiser():
@@ -290,7 +276,7 @@ def run_conv_denoiser():
                                             seed=FLAGS.seed, jit_compile=jit, precision=precision, verbose=0,
                                             callbacks=[timer])
 
-    def metric(model):
+    def metric(model, precision):
         psnr = conv_prior.validation_psnr(model, set12, noisy)
         return {**{f"psnr_sigma{s}": v for s, v in psnr.items()}, "num_images": len(set12)}
 
@@ -510,8 +496,8 @@ def main(argv):
     data = data_lib.load("mnist_offline")
     results = {"machine": machine(), "flags": {k: FLAGS[k].value for k in (
         "models", "sections", "precisions", "seed", "vae_epochs", "num_samples", "vqvae_epochs", "colorize_epochs",
-        "denoiser_steps", "denoiser_patches", "conv_denoiser_steps", "conv_denoiser_steps_per_epoch", "other_xla_epochs",
-        "rounds", "large_batch", "swish", "float16_steps")}}
+        "denoiser_steps", "denoiser_patches", "conv_denoiser_steps", "conv_denoiser_steps_per_epoch",
+        "other_xla_epochs", "rounds", "large_batch", "swish", "float16_steps")}}
     if "models" in FLAGS.sections:
         runners = {"vae": lambda: run_vae(data), "vqvae": lambda: run_vqvae(data), "colorize": run_colorize,
                    "denoiser": run_denoiser, "conv_denoiser": run_conv_denoiser}

@@ -86,12 +86,12 @@ def use_jit(mode, strategy, precision="float32", convolutional=False):
     (jit_possible); "auto" (or True) where it also pays:
     - on GPUs and TPUs: always (XLA fuses the element-wise work around the convolutions and matrix products);
     - on a CPU, a model without convolutions (convolutional False) in float32: yes (it fuses the many small ops of
-      the MLPs and flows: the MLP VAE of benchmarks/vae_mnist.py measured 1.2x faster with it on 2 cores);
+      the MLPs and flows);
     - on a CPU, a convolutional model: no. XLA's CPU backend compiles convolutions to its own loops instead of
-      oneDNN's kernels, which are faster in float32 too (benchmarks/precision.py, 2 cores: the default conv VAE 1,279
-      images/s without XLA against 1,078 with it, the VQ-VAE, colorizer and convolutional denoiser 1.3-1.4x);
+      oneDNN's kernels, which are faster in float32 too (benchmarks/precision.py, 2 cores: the default conv VAE 1,282
+      images/s without XLA against 1,102 with it, the VQ-VAE, colorizer and convolutional denoiser 1.2-1.4x);
     - on a CPU in mixed precision: no. XLA's loops do not use AMX / AVX-512 BF16 as oneDNN's kernels do (the conv
-      VAE in mixed bfloat16: 1,070 images/s with XLA against 2,071 without).
+      VAE in mixed bfloat16: 1,031 images/s with XLA against 2,201 without).
     """
     mode = {True: "auto", False: "off"}.get(mode, mode)
     if mode == "off" or not jit_possible(strategy):
@@ -102,12 +102,15 @@ def use_jit(mode, strategy, precision="float32", convolutional=False):
     return accelerated or (precision == "float32" and not convolutional)
 
 
+CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Conv1DTranspose,
+                keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose, keras.layers.DepthwiseConv2D,
+                keras.layers.SeparableConv2D)
+
+
 def has_convolutions(model):
-    """Whether model (a Keras layer) holds a convolution layer at any depth (use_jit's `convolutional`)."""
-    kinds = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Conv1DTranspose,
-             keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose, keras.layers.DepthwiseConv2D,
-             keras.layers.SeparableConv2D)
-    return any(isinstance(layer, kinds) for layer in model._flatten_layers(include_self=True))  # noqa: SLF001
+    """Whether model (a Keras layer) holds a convolution layer (CONVOLUTIONS) at any depth (use_jit's
+    `convolutional`)."""
+    return any(isinstance(layer, CONVOLUTIONS) for layer in model._flatten_layers(include_self=True))  # noqa: SLF001
 
 
 def worker_name(strategy):

@@ -4,9 +4,9 @@ swish(x) = x sigmoid(x) (Ramachandran et al. 2017), d swish / dx = s (1 + x (1 -
 pass is TensorFlow's `x * sigmoid(x)` in the layer's compute dtype (oneDNN fuses it into one op); the backward pass
 evaluates the derivative above in float32 and casts the result to the incoming gradient's dtype: the formula of
 `tf.nn.silu`'s gradient. Float32 networks keep keras.layers.Activation (`activation_layer`). Under mixed bfloat16 it
-replaces TensorFlow's six element-wise bfloat16 ops, which
-the CPU evaluates slower than float32 ones (the default conv VAE's training step on 2 cores: 0.0724 -> 0.0582 s at
-batch 128, 0.2707 -> 0.2017 s at 512; README, "Mixed precision on the CPU"), and is more accurate.
+replaces TensorFlow's six element-wise bfloat16 ops, which the CPU evaluates slower than float32 ones (the default
+conv VAE's training step on 2 cores: 0.0724 -> 0.0582 s at batch 128, 0.2707 -> 0.2017 s at 512; README, "Mixed
+precision on the CPU"), and is more accurate.
 """
 
 import keras
